@@ -1,0 +1,136 @@
+/**
+ * The benchmark harness: statistics, C baselines compiled in the same run,
+ * and the report table. Every figure is printed beside its baseline, as a
+ * ratio, with median and p99 (house-style.md, "Benchmarks").
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The bench/ folder. */
+export const benchDir = path.dirname(fileURLToPath(import.meta.url));
+
+/** What every case gets from the runner. */
+export interface BenchContext {
+  /** CI smoke run: few iterations, just proves the case runs. */
+  smoke: boolean;
+  /** Picks an iteration count: `full` normally, `smoke` in a smoke run. */
+  iterations(full: number, smoke?: number): number;
+}
+
+/** Summary statistics of a list of samples (any one unit). */
+export interface Stats {
+  n: number;
+  median: number;
+  p99: number;
+  mean: number;
+  min: number;
+}
+
+/** One figure of a case, with the baseline it is judged against. */
+export interface BenchRow {
+  /** Case name with its size, e.g. `eventfd round trip, 2 Node processes`. */
+  name: string;
+  /** Unit of median/p99, e.g. `µs`, `ms`, `MB/s`, `msg/s`. */
+  unit: string;
+  value: Stats;
+  baseline?: { name: string; value: Stats };
+  /** How the ratio reads: `lower` (time: value/baseline) or `higher` (rate: value/baseline). */
+  better?: "lower" | "higher";
+  /** Target for the ratio, e.g. `≤ 2` or `≥ 0.5`; informative, never a failure. */
+  target?: string;
+  /** Extra facts to print under the row (bytes copied, counts). */
+  notes?: string[];
+}
+
+/** Median, p99, mean and min of samples. */
+export function stats(samples: readonly number[]): Stats {
+  if (samples.length === 0) throw new Error("no samples");
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+  const mean = sorted.reduce((sum, x) => sum + x, 0) / sorted.length;
+  return { n: sorted.length, median: at(0.5), p99: at(0.99), mean, min: sorted[0] as number };
+}
+
+/** A single figure as Stats (for rates measured once over a whole run). */
+export function single(value: number): Stats {
+  return { n: 1, median: value, p99: value, mean: value, min: value };
+}
+
+/** Runs `fn` `iterations` times after `warmup` runs; returns each run's duration in µs. */
+export function sample(fn: () => void, iterations: number, warmup = Math.min(100, iterations)): number[] {
+  for (let i = 0; i < warmup; i++) fn();
+  const out = new Array<number>(iterations);
+  for (let i = 0; i < iterations; i++) {
+    const start = process.hrtime.bigint();
+    fn();
+    out[i] = Number(process.hrtime.bigint() - start) / 1000;
+  }
+  return out;
+}
+
+/** Like {@link sample} for asynchronous work. */
+export async function sampleAsync(
+  fn: () => Promise<void>,
+  iterations: number,
+  warmup = Math.min(100, iterations),
+): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const out = new Array<number>(iterations);
+  for (let i = 0; i < iterations; i++) {
+    const start = process.hrtime.bigint();
+    await fn();
+    out[i] = Number(process.hrtime.bigint() - start) / 1000;
+  }
+  return out;
+}
+
+/**
+ * Compiles a C baseline (`cc -O2`) into bench/.build/ and returns the
+ * binary's path. The source is written from the benchmark file itself, so the
+ * baseline is built from what is in the repository, in this run.
+ */
+export function compileC(name: string, source: string): string {
+  const dir = path.join(benchDir, ".build");
+  mkdirSync(dir, { recursive: true });
+  const sourcePath = path.join(dir, `${name}.c`);
+  const binary = path.join(dir, name);
+  writeFileSync(sourcePath, source);
+  execFileSync("cc", ["-O2", "-Wall", "-o", binary, sourcePath], { stdio: ["ignore", "inherit", "inherit"] });
+  return binary;
+}
+
+function format(x: number): string {
+  if (x === 0) return "0";
+  const magnitude = Math.abs(x);
+  if (magnitude >= 1e6) return x.toExponential(3);
+  if (magnitude >= 100) return x.toFixed(0);
+  if (magnitude >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
+
+/** The ratio of a row to its baseline, as the row's `better` reads it. */
+export function ratio(row: BenchRow): number | undefined {
+  if (row.baseline === undefined) return undefined;
+  return row.value.median / row.baseline.value.median;
+}
+
+/** Formats rows as the report's lines. */
+export function formatRows(rows: readonly BenchRow[]): string[] {
+  const lines: string[] = [];
+  for (const row of rows) {
+    const r = ratio(row);
+    lines.push(
+      `  ${row.name}: median ${format(row.value.median)} ${row.unit}, p99 ${format(row.value.p99)} ${row.unit} (n=${row.value.n})`,
+    );
+    if (row.baseline !== undefined && r !== undefined) {
+      lines.push(
+        `    baseline ${row.baseline.name}: median ${format(row.baseline.value.median)} ${row.unit}, p99 ${format(row.baseline.value.p99)} ${row.unit}`,
+      );
+      lines.push(`    ratio ${r.toFixed(2)}×${row.target !== undefined ? ` (target ${row.target})` : ""}`);
+    }
+    for (const note of row.notes ?? []) lines.push(`    ${note}`);
+  }
+  return lines;
+}

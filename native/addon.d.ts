@@ -1,0 +1,133 @@
+/**
+ * The contract of the qubes_native C++ addon (build/Release/qubes_native.node).
+ *
+ * Every function re-checks its arguments in C++. A failed system call throws a
+ * {@link SyscallError}: `code` is the errno name, `syscall` the call. Calls on
+ * non-blocking fds that would block return `null` (or `false`/`0` where noted)
+ * instead of throwing. All fds the addon creates are close-on-exec.
+ */
+
+/** An Error thrown for a failed system call. */
+export interface SyscallError extends Error {
+  /** errno name, e.g. `ENOENT`, `EBADF`, `EMSGSIZE`. */
+  code: string;
+  /** Negative errno, as Node core reports it. */
+  errno: number;
+  /** The system call that failed, e.g. `mmap`, `recvmsg`. */
+  syscall: string;
+}
+
+/** Poll event bits, for Poll.start and its callback. */
+export type PollEvents = number;
+
+/** A libuv poll handle on an fd: readiness is delivered on the event loop. */
+export declare class Poll {
+  /** Watches `fd`; `callback` gets an error (or null) and the ready events (1 readable, 2 writable, 4 disconnect). */
+  constructor(fd: number, callback: (error: SyscallError | null, events: PollEvents) => void);
+  /** Starts (or changes) watching for events (1 readable | 2 writable | 4 disconnect). */
+  start(events: PollEvents): void;
+  /** Stops watching; start() may be called again. */
+  stop(): void;
+  /** Makes the handle keep the event loop alive (the default). */
+  ref(): this;
+  /** Lets the event loop exit while this handle is active. */
+  unref(): this;
+  /** Closes the handle; later calls throw EBADF. Idempotent. Does not close the fd. */
+  close(): void;
+  /** True once close() ran. */
+  readonly closed: boolean;
+}
+
+/** The peer process of a connected AF_UNIX socket. */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** One received message: its byte count (0 = end of stream) and the fds that came with it. */
+export interface Received {
+  bytes: number;
+  fds: number[];
+}
+
+/** Xen grant-table devices; only `openDevice` exists when the headers were absent at build time. */
+export interface XenBinding {
+  /** True when the addon was built with <xen/gntalloc.h> and <xen/gntdev.h>. */
+  compiled: boolean;
+  /** Opens a device read-write, e.g. `/dev/xen/gntdev`. */
+  openDevice(path: string): number;
+  /** Shares `count` fresh pages with `domid`: the mmap offset and one grant reference per page. */
+  gntallocShare?(fd: number, domid: number, count: number, writable: boolean): { index: number; refs: number[] };
+  /** Ends the sharing of a range made by gntallocShare. */
+  gntallocRevoke?(fd: number, index: number, count: number): void;
+  /** Inserts grant references of `domid` into gntdev; returns the mmap offset of the range. */
+  gntdevMap?(fd: number, domid: number, refs: number[]): number;
+  /** Removes a range from gntdev after it was munmapped. */
+  gntdevUnmap?(fd: number, index: number, count: number): void;
+  /** Asks the driver to clear a byte and/or signal an event channel when the page is unmapped. */
+  setUnmapNotify?(
+    fd: number,
+    device: "gntalloc" | "gntdev",
+    index: number,
+    clearByte: boolean,
+    eventChannelPort: number,
+  ): void;
+}
+
+export interface NativeBinding {
+  /** Closes an fd. */
+  close(fd: number): void;
+  /** Duplicates an fd (F_DUPFD_CLOEXEC). */
+  dup(fd: number): number;
+  /** Sets or clears O_NONBLOCK. */
+  setNonBlocking(fd: number, nonBlocking: boolean): void;
+
+  /** memfd_create(name, MFD_CLOEXEC [| MFD_ALLOW_SEALING]). */
+  memfdCreate(name: string, allowSealing: boolean): number;
+  /** Sets the size of a file. */
+  ftruncate(fd: number, size: number): void;
+  /** st_size of an fd. */
+  fileSize(fd: number): number;
+  /** F_ADD_SEALS. */
+  addSeals(fd: number, seals: number): void;
+  /** F_GET_SEALS. */
+  getSeals(fd: number): number;
+  /** Maps `length` bytes of `fd` at `offset` (page aligned), MAP_SHARED: a zero-copy ArrayBuffer. */
+  mmap(fd: number, offset: number, length: number, writable: boolean, populate: boolean): ArrayBuffer;
+  /** Unmaps a buffer returned by mmap now and detaches it. A second call throws EINVAL. */
+  munmap(buffer: ArrayBuffer): void;
+  /** Whether a buffer returned by mmap is still mapped. */
+  isMapped(buffer: ArrayBuffer): boolean;
+  /** The system page size. */
+  pageSize(): number;
+
+  /** A non-blocking eventfd. */
+  eventfdCreate(initial: number, semaphore: boolean): number;
+  /** Adds `value` (default 1) to the counter; false if that would overflow. */
+  eventfdSignal(fd: number, value?: number): boolean;
+  /** Reads and resets the counter; 0 when nothing was pending. */
+  eventfdConsume(fd: number): number;
+
+  Poll: typeof Poll;
+
+  /** A non-blocking AF_UNIX socket. */
+  socket(type: "stream" | "seqpacket"): number;
+  /** A connected pair of non-blocking AF_UNIX sockets. */
+  socketpair(type: "stream" | "seqpacket"): [number, number];
+  bind(fd: number, path: string): void;
+  listen(fd: number, backlog: number): void;
+  /** A connected fd, or null when none is pending. */
+  accept(fd: number): number | null;
+  /** True when connected; false when the listener's backlog is full (retry when writable). */
+  connect(fd: number, path: string): boolean;
+  /** Sends data with fds (SCM_RIGHTS, at most 253, needs ≥ 1 byte): bytes sent, or null if it would block. */
+  sendmsg(fd: number, data: Uint8Array, fds?: number[]): number | null;
+  /** Receives into `buffer` with up to `maxFds` fds, or null if nothing is there. EMSGSIZE on truncation. */
+  recvmsg(fd: number, buffer: Uint8Array, maxFds: number): Received | null;
+  shutdown(fd: number, how: "read" | "write" | "both"): void;
+  /** SO_PEERCRED. */
+  peerCredentials(fd: number): PeerCredentials;
+
+  xen: XenBinding;
+}
