@@ -1,0 +1,125 @@
+import { afterEach, describe, expect, it } from "vitest";
+
+import * as native from "../../native/index.ts";
+import { finished, spawnTs } from "../helpers/processes.ts";
+
+const opened: number[] = [];
+function track(fd: number): number {
+  opened.push(fd);
+  return fd;
+}
+afterEach(() => {
+  for (const fd of opened.splice(0)) {
+    try {
+      native.close(fd);
+    } catch {
+      // closed by the test itself
+    }
+  }
+});
+
+function nextEvent(poll: native.Poll, events = native.POLL_READABLE): Promise<number> {
+  return new Promise((resolve) => {
+    pending = resolve;
+    poll.start(events);
+  });
+}
+let pending: ((events: number) => void) | undefined;
+
+describe("eventfd", () => {
+  it("adds signals up and reads them back once", () => {
+    const fd = track(native.eventfdCreate());
+    expect(native.eventfdConsume(fd)).toBe(0);
+    expect(native.eventfdSignal(fd)).toBe(true);
+    expect(native.eventfdSignal(fd, 41)).toBe(true);
+    expect(native.eventfdConsume(fd)).toBe(42);
+    expect(native.eventfdConsume(fd)).toBe(0);
+  });
+
+  it("counts down by one in semaphore mode", () => {
+    const fd = track(native.eventfdCreate({ initial: 2, semaphore: true }));
+    expect(native.eventfdConsume(fd)).toBe(1);
+    expect(native.eventfdConsume(fd)).toBe(1);
+    expect(native.eventfdConsume(fd)).toBe(0);
+  });
+
+  it("reports a closed eventfd as EBADF from write and read", () => {
+    const fd = native.eventfdCreate();
+    native.close(fd);
+    expect(() => native.eventfdSignal(fd)).toThrow(expect.objectContaining({ code: "EBADF", syscall: "write" }));
+    expect(() => native.eventfdConsume(fd)).toThrow(expect.objectContaining({ code: "EBADF", syscall: "read" }));
+  });
+
+  it("rejects values the counter cannot take", () => {
+    const fd = track(native.eventfdCreate());
+    expect(() => native.eventfdSignal(fd, 0)).toThrow(RangeError);
+    expect(() => native.eventfdSignal(fd, 2 ** 60)).toThrow(RangeError);
+    expect(() => native.eventfdCreate({ initial: -1 })).toThrow(RangeError);
+  });
+});
+
+describe("Poll", () => {
+  it("delivers readiness of an eventfd on the event loop, then again after the next signal", async () => {
+    const fd = track(native.eventfdCreate());
+    const poll = new native.Poll(fd, (error, events) => {
+      expect(error).toBeNull();
+      poll.stop();
+      pending?.(events);
+    });
+    const first = nextEvent(poll);
+    native.eventfdSignal(fd, 5);
+    expect(await first).toBe(native.POLL_READABLE);
+    expect(native.eventfdConsume(fd)).toBe(5);
+    const second = nextEvent(poll);
+    native.eventfdSignal(fd);
+    expect(await second).toBe(native.POLL_READABLE);
+    poll.close();
+    expect(poll.closed).toBe(true);
+  });
+
+  it("runs promise jobs queued by its callback before the loop goes on", async () => {
+    const fd = track(native.eventfdCreate());
+    const order: string[] = [];
+    await new Promise<void>((resolve) => {
+      const poll = new native.Poll(fd, () => {
+        poll.close();
+        void Promise.resolve().then(() => order.push("microtask"));
+        setImmediate(() => {
+          order.push("immediate");
+          resolve();
+        });
+      });
+      poll.start(native.POLL_READABLE);
+      native.eventfdSignal(fd);
+    });
+    expect(order).toEqual(["microtask", "immediate"]);
+  });
+
+  it("throws EBADF once closed, and close is idempotent", () => {
+    const fd = track(native.eventfdCreate());
+    const poll = new native.Poll(fd, () => undefined);
+    poll.close();
+    poll.close();
+    expect(() => poll.start(native.POLL_READABLE)).toThrow(expect.objectContaining({ code: "EBADF" }));
+    expect(() => poll.ref()).toThrow(expect.objectContaining({ code: "EBADF" }));
+  });
+
+  it("refuses a receiver that is not a Poll and arguments of the wrong type", () => {
+    const fd = track(native.eventfdCreate());
+    const poll = new native.Poll(fd, () => undefined);
+    expect(() => poll.start.call({} as native.Poll, 1)).toThrow();
+    expect(() => new native.Poll(fd, "nope" as unknown as () => void)).toThrow(TypeError);
+    expect(() => new native.Poll(-1, () => undefined)).toThrow(RangeError);
+    expect(() => poll.start(0)).toThrow(RangeError);
+    poll.close();
+  });
+
+  it("lets the process exit while an unref'd poll waits, and keeps it alive while ref'd", async () => {
+    const unref = await finished(spawnTs("test/native/peers/poll-ref.ts", ["unref"]));
+    expect(unref.code).toBe(0);
+    expect(unref.stdout).toBe("exited\n");
+    const ref = await finished(spawnTs("test/native/peers/poll-ref.ts", ["ref"]));
+    expect(ref.code).toBe(0);
+    expect(ref.stdout).toBe("woken\nexited\n");
+  });
+});
