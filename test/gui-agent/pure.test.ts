@@ -195,3 +195,40 @@ describe("popup positioning", () => {
     expect(positionPopup(state, screen)).toEqual({ x: 1900, y: 1080, width: 200, height: 300 });
   });
 });
+
+describe("keymap", async () => {
+  const { compileKeymap, parseModifierKeys, KeymapError } = await import("../../gui-agent/keymap.ts");
+
+  it("compiles the default us keymap from the system's XKB data, with its modifier keys", async () => {
+    const keymap = await compileKeymap();
+    expect(keymap.text.startsWith("xkb_keymap {")).toBe(true);
+    expect(keymap.modifierKeys.get(42)).toBe(0x1); // KEY_LEFTSHIFT
+    expect(keymap.modifierKeys.get(29)).toBe(0x4); // KEY_LEFTCTRL
+    expect(keymap.modifierKeys.get(56)).toBe(0x8); // KEY_LEFTALT
+    expect(keymap.modifierKeys.get(58)).toBe(0x2); // KEY_CAPSLOCK
+    expect(keymap.modifierKeys.get(125)).toBe(0x40); // KEY_LEFTMETA
+  });
+
+  it("compiles another layout on request", async () => {
+    const keymap = await compileKeymap({ layout: "de" });
+    // German keyboards swap Y and Z: the key right of T (<AD06>) types z.
+    expect(keymap.text).toMatch(/key <AD06>\s*\{[^}]*\[\s*z,/);
+  });
+
+  it("names the layout it could not compile", async () => {
+    await expect(compileKeymap({ layout: "no-such-layout" })).rejects.toThrow(KeymapError);
+    await expect(compileKeymap({ layout: "no-such-layout" })).rejects.toThrow(/no-such-layout/);
+  });
+
+  it("reads modifier keys through aliases", () => {
+    const text = [
+      "xkb_keycodes {",
+      "  <LFSH> = 50;",
+      "  alias <SHFT> = <LFSH>;",
+      "};",
+      "modifier_map Shift { <SHFT> };",
+      "modifier_map Bogus { <LFSH> };",
+    ].join("\n");
+    expect([...parseModifierKeys(text)]).toEqual([[42, 1]]);
+  });
+});
