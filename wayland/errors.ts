@@ -1,0 +1,53 @@
+/**
+ * The error classes of wayland/: one base class with a stable string `code`,
+ * so callers branch on codes rather than on message text.
+ */
+
+/** Stable codes of {@link WaylandError}. */
+export type WaylandErrorCode =
+  /** The peer broke the wire format or the protocol (bad framing, unknown object, bad argument). */
+  | "protocol-error"
+  /** The compositor sent wl_display.error: the connection is over. */
+  | "server-error"
+  /** The socket ended (EOF or a system call failed). */
+  | "connection-closed"
+  /** The peer stopped reading and the outgoing buffer passed its limit. */
+  | "peer-not-reading"
+  /** No compositor socket could be found or connected. */
+  | "no-display";
+
+/** Base of every error wayland/ reports about a connection (not of programmer errors, which are TypeError/RangeError). */
+export class WaylandError extends Error {
+  /** A stable code to branch on. */
+  readonly code: WaylandErrorCode;
+
+  constructor(code: WaylandErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "WaylandError";
+    this.code = code;
+  }
+}
+
+/** A wl_display.error: on which object (id and interface) and with which interface error code. */
+export class ProtocolError extends WaylandError {
+  /** The object the error was posted on. */
+  readonly objectId: number;
+  /** That object's interface, when known. */
+  readonly interfaceName: string;
+  /** The interface's error enum value (wl_display.error.invalid_object = 0 ...). */
+  readonly errorCode: number;
+
+  constructor(
+    code: "protocol-error" | "server-error",
+    objectId: number,
+    interfaceName: string,
+    errorCode: number,
+    message: string,
+  ) {
+    super(code, `${interfaceName}#${objectId}: error ${errorCode}: ${message}`);
+    this.name = "ProtocolError";
+    this.objectId = objectId;
+    this.interfaceName = interfaceName;
+    this.errorCode = errorCode;
+  }
+}

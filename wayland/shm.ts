@@ -1,0 +1,258 @@
+/**
+ * Shared memory both sides need: wl_shm pools over memfds mapped once
+ * through the native addon, buffers with formats and strides, and xkb
+ * keymaps delivered by fd.
+ *
+ * The server side validates every pool and buffer a client asks for (sizes,
+ * strides, offsets, formats) before a byte is read, and maps each pool once
+ * (again only when the client grows it). The client side writes pixels
+ * straight into the mapping: no copy on either side.
+ */
+import {
+  SEAL_GROW,
+  SEAL_SEAL,
+  SEAL_SHRINK,
+  SEAL_WRITE,
+  addSeals,
+  close as closeFd,
+  memfdCreate,
+  mmap,
+  munmap,
+} from "../native/index.ts";
+import type { Proxy } from "./client.ts";
+import { wl_shm } from "./protocols/all.generated.ts";
+import type { Display, Global, Resource } from "./server.ts";
+
+/** wl_shm formats used here (values from wl_shm.format: 0 and 1 are special, the rest are DRM fourccs). */
+export const SHM_FORMAT_ARGB8888 = wl_shm.enums.format.argb8888;
+export const SHM_FORMAT_XRGB8888 = wl_shm.enums.format.xrgb8888;
+
+/** Bytes per pixel of the formats this module validates strides for (32-bit formats). */
+export const BYTES_PER_PIXEL = 4;
+
+/** A client's pool as the server maps it: the fd (owned) and one read-only mapping. */
+export class ShmPool {
+  /** The pool's size in bytes. */
+  size: number;
+  /** The mapping; replaced (and the old one unmapped) when the client grows the pool. */
+  memory: ArrayBuffer;
+  private readonly fd: number;
+  private references = 1;
+
+  /** Maps `size` bytes of `fd` (owned from now on); throws the mmap error. */
+  constructor(fd: number, size: number) {
+    this.fd = fd;
+    this.size = size;
+    this.memory = mmap(fd, 0, size, { writable: false });
+  }
+
+  /** Grows the mapping to `size` bytes. */
+  resize(size: number): void {
+    const memory = mmap(this.fd, 0, size, { writable: false });
+    munmap(this.memory);
+    this.memory = memory;
+    this.size = size;
+  }
+
+  /** @internal */
+  reference(): void {
+    this.references += 1;
+  }
+
+  /** Drops one reference (the pool object's or a buffer's); the last one unmaps and closes the fd. */
+  unreference(): void {
+    this.references -= 1;
+    if (this.references > 0) return;
+    munmap(this.memory);
+    closeFd(this.fd);
+  }
+}
+
+/** A wl_buffer over a pool: where its pixels are, their format and stride. */
+export class ShmBuffer {
+  readonly pool: ShmPool;
+  /** Byte offset of the first pixel in the pool. */
+  readonly offset: number;
+  /** Width and height in buffer pixels. */
+  readonly width: number;
+  readonly height: number;
+  /** Bytes per row. */
+  readonly stride: number;
+  /** A wl_shm.format value. */
+  readonly format: number;
+
+  constructor(pool: ShmPool, offset: number, width: number, height: number, stride: number, format: number) {
+    this.pool = pool;
+    this.offset = offset;
+    this.width = width;
+    this.height = height;
+    this.stride = stride;
+    this.format = format;
+  }
+
+  /** The buffer's bytes (stride × height) as a view of the current mapping: valid until the pool is resized. */
+  bytes(): Uint8Array {
+    return new Uint8Array(this.pool.memory, this.offset, this.stride * this.height);
+  }
+}
+
+/** The ShmBuffer behind a wl_buffer resource, if it is one of ours. */
+export function shmBufferOf(resource: Resource): ShmBuffer | undefined {
+  return resource.data instanceof ShmBuffer ? resource.data : undefined;
+}
+
+/**
+ * Adds a wl_shm global that accepts pools and buffers in `formats`
+ * (ARGB8888 and XRGB8888 by default, which every client may assume).
+ */
+export function createShmGlobal(
+  display: Display,
+  formats: readonly number[] = [SHM_FORMAT_ARGB8888, SHM_FORMAT_XRGB8888],
+): Global<"wl_shm"> {
+  const errors = wl_shm.enums.error;
+  return display.createGlobal("wl_shm", 1, (shm) => {
+    shm.implement({
+      create_pool: (poolResource, fd, size) => {
+        if (size <= 0) {
+          closeFd(fd);
+          shm.postError(errors.invalid_stride, `invalid pool size ${size}`);
+          return;
+        }
+        let pool: ShmPool;
+        try {
+          pool = new ShmPool(fd, size);
+        } catch (error) {
+          closeFd(fd);
+          shm.postError(errors.invalid_fd, `cannot map the pool: ${(error as Error).message}`);
+          return;
+        }
+        implementPool(poolResource, pool, formats);
+      },
+    });
+    for (const format of formats) shm.send("format", format);
+  });
+}
+
+function implementPool(resource: Resource<"wl_shm_pool">, pool: ShmPool, formats: readonly number[]): void {
+  const errors = wl_shm.enums.error;
+  resource.data = pool;
+  resource.events.destroy.add(() => pool.unreference());
+  resource.implement({
+    create_buffer: (buffer, offset, width, height, stride, format) => {
+      if (!formats.includes(format)) {
+        resource.postError(errors.invalid_format, `invalid format 0x${format.toString(16)}`);
+        return;
+      }
+      // Now 0 < width, 0 < height, width·4 ≤ stride, and the last row ends inside the pool.
+      if (
+        offset < 0 ||
+        width <= 0 ||
+        height <= 0 ||
+        stride < width * BYTES_PER_PIXEL ||
+        Math.floor(0x7fffffff / stride) <= height ||
+        offset > pool.size - stride * height
+      ) {
+        resource.postError(
+          errors.invalid_stride,
+          `invalid width, height or stride (${width}x${height}, ${stride}, offset ${offset})`,
+        );
+        return;
+      }
+      pool.reference();
+      buffer.data = new ShmBuffer(pool, offset, width, height, stride, format);
+      buffer.events.destroy.add(() => pool.unreference());
+      buffer.implement({});
+    },
+    resize: (size) => {
+      if (size < pool.size) {
+        resource.postError(errors.invalid_fd, `shrinking pool invalid (${pool.size} to ${size})`);
+        return;
+      }
+      try {
+        pool.resize(size);
+      } catch (error) {
+        resource.postError(errors.invalid_fd, `cannot map the pool: ${(error as Error).message}`);
+      }
+    },
+  });
+}
+
+/** A pool the client writes into: a memfd mapped writable once, and its wl_shm_pool proxy. */
+export class ClientShmPool {
+  /** The pool proxy. */
+  readonly proxy: Proxy<"wl_shm_pool">;
+  /** The whole pool, writable. */
+  readonly memory: ArrayBuffer;
+  /** Pool size in bytes. */
+  readonly size: number;
+  private readonly fd: number;
+  private destroyed = false;
+
+  /** Creates a `size`-byte pool on `shm`. */
+  constructor(shm: Proxy<"wl_shm">, size: number) {
+    this.fd = memfdCreate("wl_shm_pool", size);
+    try {
+      this.memory = mmap(this.fd, 0, size, { writable: true, populate: true });
+      this.proxy = shm.request("create_pool", this.fd, size);
+    } catch (error) {
+      closeFd(this.fd);
+      throw error;
+    }
+    this.size = size;
+  }
+
+  /** A buffer at `offset` of `width`×`height` pixels, `stride` bytes per row, and a view of its bytes. */
+  createBuffer(
+    offset: number,
+    width: number,
+    height: number,
+    stride: number,
+    format: number,
+  ): { proxy: Proxy<"wl_buffer">; bytes: Uint8Array } {
+    if (offset < 0 || stride * height + offset > this.size) throw new RangeError("buffer outside the pool");
+    const proxy = this.proxy.request("create_buffer", offset, width, height, stride, format);
+    return { proxy, bytes: new Uint8Array(this.memory, offset, stride * height) };
+  }
+
+  /** Destroys the pool object (buffers stay valid on the compositor side), unmaps and closes the memfd. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    if (!this.proxy.destroyed) this.proxy.request("destroy");
+    munmap(this.memory);
+    closeFd(this.fd);
+  }
+}
+
+/**
+ * Puts an xkb keymap (text) into a sealed memfd for wl_keyboard.keymap:
+ * returns the fd (the caller closes it after sending) and the size to send,
+ * which counts the terminating NUL as the protocol asks.
+ */
+export function createKeymapFd(keymap: string): { fd: number; size: number } {
+  const text = Buffer.from(`${keymap}\0`, "utf8");
+  const fd = memfdCreate("xkb-keymap", text.length);
+  try {
+    const memory = mmap(fd, 0, text.length, { writable: true });
+    new Uint8Array(memory).set(text);
+    munmap(memory);
+    addSeals(fd, SEAL_SHRINK | SEAL_GROW | SEAL_WRITE | SEAL_SEAL);
+  } catch (error) {
+    closeFd(fd);
+    throw error;
+  }
+  return { fd, size: text.length };
+}
+
+/** Reads a keymap received with wl_keyboard.keymap (format xkb_v1): the text without its NUL. Does not close the fd. */
+export function readKeymap(fd: number, size: number): string {
+  if (!Number.isInteger(size) || size <= 0 || size > 16 * 1024 * 1024) throw new RangeError(`bad keymap size ${size}`);
+  const memory = mmap(fd, 0, size, { writable: false });
+  try {
+    const bytes = new Uint8Array(memory);
+    const end = bytes.indexOf(0);
+    return Buffer.from(bytes.subarray(0, end < 0 ? size : end)).toString("utf8");
+  } finally {
+    munmap(memory);
+  }
+}
