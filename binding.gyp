@@ -9,7 +9,9 @@
         "native/src/eventfd.cc",
         "native/src/poll.cc",
         "native/src/sockets.cc",
-        "native/src/xen.cc"
+        "native/src/xen.cc",
+        "native/src/runs.cc",
+        "native/src/xenvchan.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
@@ -20,6 +22,10 @@
           "conditions": [
             ["<!(test -f /usr/include/xen/gntdev.h && test -f /usr/include/xen/gntalloc.h && echo 1 || echo 0)==1", {
               "defines": ["QUBES_HAVE_XEN_GNT=1"]
+            }],
+            ["<!(test -f /usr/include/libxenvchan.h && echo 1 || echo 0)==1", {
+              "defines": ["QUBES_HAVE_LIBXENVCHAN=1"],
+              "libraries": ["-lxenvchan"]
             }]
           ]
         }]

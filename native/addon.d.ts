@@ -75,6 +75,38 @@ export interface XenBinding {
   ): void;
 }
 
+/** A libxenvchan channel, always non-blocking (see native/src/xenvchan.cc). */
+export declare class XenVchan {
+  /** libxenvchan_server_init(NULL, domain, xsPath, readMin, writeMin). */
+  static serverInit(domain: number, xsPath: string, readMin: number, writeMin: number): XenVchan;
+  /** libxenvchan_client_init(NULL, domain, xsPath); fails (ENOENT...) until the server published its keys. */
+  static clientInit(domain: number, xsPath: string): XenVchan;
+  /** Copies up to data.length bytes out: the count, 0 when nothing is ready. */
+  read(data: Uint8Array): number;
+  /** Copies what fits in: the count, 0 when the ring is full. */
+  write(data: Uint8Array): number;
+  /** All of data.length bytes or nothing (0). */
+  recv(data: Uint8Array): number;
+  /** All of data or nothing (0). */
+  send(data: Uint8Array): number;
+  dataReady(): number;
+  bufferSpace(): number;
+  /** 0 closed, 1 connected, 2 waiting for the client. */
+  isOpen(): number;
+  /** The event channel fd, to poll for readability. */
+  fdForSelect(): number;
+  /** Consumes the pending event once the fd polled readable. */
+  wait(): number;
+  /** Closes the channel; idempotent. */
+  close(): void;
+}
+
+/** libxenvchan, when its header was present at build time. */
+export interface XenVchanBinding {
+  compiled: boolean;
+  XenVchan?: typeof XenVchan;
+}
+
 export interface NativeBinding {
   /** Closes an fd. */
   close(fd: number): void;
@@ -130,4 +162,15 @@ export interface NativeBinding {
   peerCredentials(fd: number): PeerCredentials;
 
   xen: XenBinding;
+
+  /**
+   * Maps several page runs of `fd` side by side as one zero-copy ArrayBuffer
+   * (a reserved range, each run placed with MAP_FIXED). Offsets page aligned,
+   * lengths positive multiples of the page size.
+   */
+  mmapRuns(fd: number, offsets: number[], lengths: number[], writable: boolean, populate: boolean): ArrayBuffer;
+  /** Unmaps a buffer returned by mmapRuns now and detaches it. A second call throws EINVAL. */
+  munmapRuns(buffer: ArrayBuffer): void;
+
+  xenVchan: XenVchanBinding;
 }

@@ -11,9 +11,17 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
-import type { NativeBinding, PeerCredentials, Received, SyscallError, XenBinding } from "./addon.d.ts";
+import type {
+  NativeBinding,
+  PeerCredentials,
+  Received,
+  SyscallError,
+  XenBinding,
+  XenVchan,
+  XenVchanBinding,
+} from "./addon.d.ts";
 
-export type { PeerCredentials, Received, SyscallError, XenBinding };
+export type { PeerCredentials, Received, SyscallError, XenBinding, XenVchan, XenVchanBinding };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const addonPath = path.join(here, "..", "build", "Release", "qubes_native.node");
@@ -265,3 +273,40 @@ export function peerCredentials(fd: number): PeerCredentials {
 
 /** Xen grant devices (gntalloc/gntdev); `xen.compiled` says whether the ioctls exist in this build. */
 export const xen: XenBinding = binding.xen;
+
+/** One run of pages of a file: byte offset (page aligned) and length (a positive multiple of the page size). */
+export interface PageRun {
+  offset: number;
+  length: number;
+}
+
+/**
+ * Maps several page runs of `fd` side by side as one zero-copy ArrayBuffer,
+ * in the order given: a scattered list of grant pages seen as one view. Costs
+ * one mmap per run. Release it with {@link munmapRuns}.
+ */
+export function mmapRuns(fd: number, runs: readonly PageRun[], options: MmapOptions = {}): ArrayBuffer {
+  checkFd(fd);
+  if (runs.length === 0 || runs.length > 98304) throw new RangeError("runs must hold 1..98304 runs");
+  const offsets: number[] = [];
+  const lengths: number[] = [];
+  for (const run of runs) {
+    checkSize(run.offset, "offset", 0, 2 ** 46);
+    checkSize(run.length, "length", PAGE_SIZE, 2 ** 40);
+    if (run.offset % PAGE_SIZE !== 0 || run.length % PAGE_SIZE !== 0) {
+      throw new RangeError(`runs must be page aligned: offset ${run.offset}, length ${run.length}`);
+    }
+    offsets.push(run.offset);
+    lengths.push(run.length);
+  }
+  return binding.mmapRuns(fd, offsets, lengths, options.writable ?? false, options.populate ?? false);
+}
+
+/** Unmaps a buffer from {@link mmapRuns} now; every view of it then reads as empty. */
+export function munmapRuns(buffer: ArrayBuffer): void {
+  if (!(buffer instanceof ArrayBuffer)) throw new TypeError("munmapRuns needs the ArrayBuffer returned by mmapRuns");
+  binding.munmapRuns(buffer);
+}
+
+/** libxenvchan (`compiled` false when its header was absent at build time). */
+export const xenVchan: XenVchanBinding = binding.xenVchan;

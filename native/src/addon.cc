@@ -14,6 +14,8 @@ class Addon : public Napi::Addon<Addon> {
     InitPoll(env, exports, &data_);
     InitSockets(env, exports);
     InitXen(env, exports);
+    InitRuns(env, exports);
+    InitXenVchan(env, exports, &data_);
   }
 
  private:

@@ -16,6 +16,8 @@ namespace qubes {
 // Per-addon-instance data (one per Node environment or worker).
 struct AddonData {
   Napi::FunctionReference pollConstructor;
+  // XenVchan's constructor (set only when libxenvchan was found at build time).
+  Napi::FunctionReference xenVchanConstructor;
 };
 
 // Builds the Error thrown for a failed system call: message
@@ -45,5 +47,7 @@ void InitEventfd(Napi::Env env, Napi::Object exports);
 void InitPoll(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitSockets(Napi::Env env, Napi::Object exports);
 void InitXen(Napi::Env env, Napi::Object exports);
+void InitRuns(Napi::Env env, Napi::Object exports);
+void InitXenVchan(Napi::Env env, Napi::Object exports, AddonData* data);
 
 }  // namespace qubes

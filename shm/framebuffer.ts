@@ -1,0 +1,245 @@
+/**
+ * Framebuffers on granted pages, as MSG_WINDOW_DUMP carries them (protocol ≥
+ * 1.2): 32-bit BGRX pixels, stride = width × 4, the image at byte 0 of the
+ * first page, ceil(width × height × 4 / 4096) pages, one grant ref per page
+ * in page order. Width ≤ 16384, height ≤ 6144 (qubes-guid's limits).
+ *
+ * The agent side ({@link Framebuffer}) follows the WINDOW_DUMP lifetime rule:
+ * pages stay shared until the daemon acknowledges every dump that named them
+ * (MSG_WINDOW_DUMP_ACK, protocol ≥ 1.7), so destroying a framebuffer with
+ * dumps in flight defers the revoke. The daemon side
+ * ({@link MappedFramebuffer}) maps the refs once per WINDOW_DUMP, zero copies.
+ */
+import { PAGE_SIZE } from "../native/index.ts";
+import { ShmError } from "./errors.ts";
+import {
+  MAX_REFS_PER_MAP,
+  type ContiguousRange,
+  type DomainId,
+  type GrantMapping,
+  type GrantRef,
+  type GrantTable,
+  type SharedPages,
+} from "./types.ts";
+
+/** Largest framebuffer width qubes-guid accepts, in pixels. */
+export const MAX_FRAMEBUFFER_WIDTH = 16384;
+/** Largest framebuffer height qubes-guid accepts, in pixels. */
+export const MAX_FRAMEBUFFER_HEIGHT = 6144;
+/** Bytes per BGRX pixel. */
+export const BYTES_PER_PIXEL = 4;
+/** The page size of grant references (Xen's, whatever the host's). */
+export const GRANT_PAGE_SIZE = 4096;
+
+/** Pages a width × height BGRX framebuffer takes: ceil(width × height × 4 / 4096). */
+export function framebufferPages(width: number, height: number): number {
+  return Math.ceil((width * height * BYTES_PER_PIXEL) / GRANT_PAGE_SIZE);
+}
+
+/**
+ * Checks a framebuffer's geometry (hostile values welcome): null when
+ * 1 ≤ width ≤ 16384, 1 ≤ height ≤ 6144 and `refCount` pages (≤ 98 304) hold
+ * the image; otherwise why not. Never throws.
+ */
+export function checkFramebufferGeometry(
+  untrustedWidth: number,
+  untrustedHeight: number,
+  untrustedRefCount: number,
+): string | null {
+  if (!Number.isInteger(untrustedWidth) || untrustedWidth < 1 || untrustedWidth > MAX_FRAMEBUFFER_WIDTH) {
+    return `width must be 1..${MAX_FRAMEBUFFER_WIDTH}, got ${String(untrustedWidth)}`;
+  }
+  if (!Number.isInteger(untrustedHeight) || untrustedHeight < 1 || untrustedHeight > MAX_FRAMEBUFFER_HEIGHT) {
+    return `height must be 1..${MAX_FRAMEBUFFER_HEIGHT}, got ${String(untrustedHeight)}`;
+  }
+  if (!Number.isInteger(untrustedRefCount) || untrustedRefCount < 1 || untrustedRefCount > MAX_REFS_PER_MAP) {
+    return `refs must number 1..${MAX_REFS_PER_MAP}, got ${String(untrustedRefCount)}`;
+  }
+  // Now both sides are in range: the product is exact in a double.
+  if (untrustedRefCount * GRANT_PAGE_SIZE < untrustedWidth * untrustedHeight * BYTES_PER_PIXEL) {
+    return `${untrustedRefCount} pages cannot hold a ${untrustedWidth}x${untrustedHeight} image`;
+  }
+  return null;
+}
+
+function requireGeometry(width: number, height: number, refCount: number): void {
+  const problem = checkFramebufferGeometry(width, height, refCount);
+  if (problem !== null) throw new ShmError("FRAMEBUFFER_GEOMETRY", problem);
+}
+
+function requireGrantPages(): void {
+  if (PAGE_SIZE !== GRANT_PAGE_SIZE) {
+    throw new ShmError("BACKEND_NOT_AVAILABLE", `framebuffers need 4096-byte pages; this host's are ${PAGE_SIZE}`);
+  }
+}
+
+/**
+ * A framebuffer this domain draws into and grants to the GUI domain (agent
+ * side). Tracks the WINDOW_DUMPs in flight that name its refs.
+ */
+export class Framebuffer {
+  /** Width in pixels. */
+  readonly width: number;
+  /** Height in pixels. */
+  readonly height: number;
+  /** Bytes per row: width × 4. */
+  readonly stride: number;
+  /** The grant refs, in page order: the body of a WINDOW_DUMP after its header. */
+  readonly refs: readonly GrantRef[];
+  /** The GUI domain the pages are granted to. */
+  readonly peer: DomainId;
+  /** The BGRX pixels (width × height × 4 bytes), a view of the shared pages; empty once revoked. */
+  readonly pixels: Uint8Array;
+  /** The pages as one file range (what a wl_shm pool or a second mapping needs). */
+  readonly contiguous: ContiguousRange;
+  readonly #table: GrantTable;
+  readonly #shared: SharedPages;
+  /** WINDOW_DUMPs sent and not yet acknowledged. */
+  #dumpsInFlight = 0;
+  #destroyRequested = false;
+  #revoked = false;
+
+  /** Grants a fresh zeroed width × height framebuffer to `peer` (read-only for the peer). */
+  constructor(table: GrantTable, peer: DomainId, width: number, height: number) {
+    requireGrantPages();
+    requireGeometry(width, height, framebufferPages(width, height));
+    this.width = width;
+    this.height = height;
+    this.stride = width * BYTES_PER_PIXEL;
+    this.peer = peer;
+    this.#table = table;
+    this.#shared = table.share(peer, framebufferPages(width, height));
+    this.refs = this.#shared.refs;
+    this.pixels = new Uint8Array(this.#shared.buffer, 0, width * height * BYTES_PER_PIXEL);
+    this.contiguous = this.#shared.contiguous;
+  }
+
+  /** WINDOW_DUMPs naming these refs that the peer has not acknowledged yet. */
+  get dumpsInFlight(): number {
+    return this.#dumpsInFlight;
+  }
+
+  /** True once the pages are revoked (destroyed and every dump acknowledged). */
+  get revoked(): boolean {
+    return this.#revoked;
+  }
+
+  /** Records that a WINDOW_DUMP with these refs was sent: the pages stay shared until it is acknowledged. */
+  dumped(): void {
+    if (this.#revoked) throw new ShmError("GRANT_STALE", "this framebuffer was revoked");
+    this.#dumpsInFlight += 1;
+  }
+
+  /** Records one acknowledgement (WINDOW_DUMP_ACK); revokes if destroy() is waiting for it. */
+  acknowledged(): void {
+    if (this.#dumpsInFlight === 0) return;
+    this.#dumpsInFlight -= 1;
+    if (this.#dumpsInFlight === 0 && this.#destroyRequested) this.#revoke();
+  }
+
+  /** Forgets every dump in flight (the peer reconnected) and revokes if destroy() is waiting. */
+  releaseAllDumps(): void {
+    this.#dumpsInFlight = 0;
+    if (this.#destroyRequested) this.#revoke();
+  }
+
+  /** Ends this framebuffer: revokes now, or when the last dump in flight is acknowledged. */
+  destroy(): void {
+    this.#destroyRequested = true;
+    if (this.#dumpsInFlight === 0) this.#revoke();
+  }
+
+  #revoke(): void {
+    if (this.#revoked) return;
+    this.#revoked = true;
+    this.#table.revoke(this.#shared);
+  }
+}
+
+/**
+ * The agent's queue of WINDOW_DUMPs in flight, oldest first: each
+ * WINDOW_DUMP_ACK releases the oldest one, a reconnect releases all (the rule
+ * of the Qubes agent's driver commands 'a' and 'A').
+ */
+export class DumpQueue {
+  readonly #queue: Framebuffer[] = [];
+
+  /** Dumps sent and not yet acknowledged. */
+  get length(): number {
+    return this.#queue.length;
+  }
+
+  /** Records a WINDOW_DUMP of `framebuffer` just sent. */
+  sent(framebuffer: Framebuffer): void {
+    framebuffer.dumped();
+    this.#queue.push(framebuffer);
+  }
+
+  /** A WINDOW_DUMP_ACK arrived: releases the oldest dump. False when none was in flight (a peer's extra ACK). */
+  acknowledge(): boolean {
+    const oldest = this.#queue.shift();
+    if (oldest === undefined) return false;
+    oldest.acknowledged();
+    return true;
+  }
+
+  /** The peer reconnected (or is gone): releases every dump. */
+  releaseAll(): void {
+    for (const framebuffer of this.#queue.splice(0)) framebuffer.acknowledged();
+  }
+}
+
+/**
+ * A peer's framebuffer mapped read-only here (daemon side): one map per
+ * WINDOW_DUMP, zero bytes copied; the pixels change as the peer draws.
+ */
+export class MappedFramebuffer {
+  /** Width in pixels (validated). */
+  readonly width: number;
+  /** Height in pixels (validated). */
+  readonly height: number;
+  /** Bytes per row: width × 4. */
+  readonly stride: number;
+  /** The domain that granted the pages. */
+  readonly domain: DomainId;
+  /** The BGRX pixels, a live read-only view of the peer's pages; empty once unmapped. */
+  readonly pixels: Uint8Array;
+  /** The whole mapping: refs.length pages. */
+  readonly mapping: GrantMapping;
+  readonly #table: GrantTable;
+
+  /**
+   * Maps the refs of a WINDOW_DUMP from `domain`. Throws a {@link ShmError}:
+   * FRAMEBUFFER_GEOMETRY for a bad size or too few refs, GRANT_* for a bad ref.
+   */
+  constructor(
+    table: GrantTable,
+    domain: DomainId,
+    untrustedWidth: number,
+    untrustedHeight: number,
+    untrustedRefs: readonly GrantRef[],
+  ) {
+    requireGrantPages();
+    requireGeometry(untrustedWidth, untrustedHeight, untrustedRefs.length);
+    this.width = untrustedWidth;
+    this.height = untrustedHeight;
+    this.stride = untrustedWidth * BYTES_PER_PIXEL;
+    this.domain = domain;
+    this.#table = table;
+    this.mapping = table.map(domain, untrustedRefs);
+    this.pixels = new Uint8Array(this.mapping.buffer, 0, this.width * this.height * BYTES_PER_PIXEL);
+  }
+
+  /**
+   * The pixels as one file range for a wl_shm pool (fd owned by the grant
+   * table: dup it before handing it on); null for a scattered memfd list.
+   */
+  get contiguous(): ContiguousRange | null {
+    return this.mapping.contiguous;
+  }
+
+  /** Unmaps now; `pixels` reads as empty afterwards. */
+  unmap(): void {
+    this.#table.unmap(this.mapping);
+  }
+}

@@ -1,0 +1,294 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+import * as native from "../../native/index.ts";
+import {
+  MemfdGrantTable,
+  ShmError,
+  XenGrantTable,
+  createGrantTable,
+  grantSocketPath,
+  xenGrantAvailability,
+  type GrantTable,
+} from "../../shm/index.ts";
+import { temporaryDirectory } from "../helpers/processes.ts";
+
+const PAGE = native.PAGE_SIZE;
+const GRANTER = 1;
+const MAPPER = 2;
+
+/** The grant backends this machine can run, each making a (granter, mapper) pair of tables. */
+const backends: Array<{ name: string; pair: (dir: string, maxGrantedPages?: number) => [GrantTable, GrantTable] }> = [
+  {
+    name: "memfd",
+    pair: (dir, maxGrantedPages) => [
+      new MemfdGrantTable({
+        domain: GRANTER,
+        socketDir: dir,
+        ...(maxGrantedPages === undefined ? {} : { maxGrantedPages }),
+      }),
+      new MemfdGrantTable({ domain: MAPPER, socketDir: dir }),
+    ],
+  },
+];
+
+function expectShmError(run: () => unknown, code: string): void {
+  let caught: unknown;
+  try {
+    run();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught).toBeInstanceOf(ShmError);
+  expect((caught as ShmError).code).toBe(code);
+}
+
+describe.each(backends)("grant table ($name backend, one process)", ({ pair }) => {
+  let dir: { dir: string; remove: () => void };
+  let granter: GrantTable;
+  let mapper: GrantTable;
+
+  beforeEach(async () => {
+    dir = temporaryDirectory();
+    [granter, mapper] = pair(dir.dir);
+    (granter as MemfdGrantTable).offer?.(MAPPER);
+    await mapper.attach(GRANTER);
+  });
+  afterEach(() => {
+    granter.destroy();
+    mapper.destroy();
+    dir.remove();
+  });
+
+  it("maps shared pages as one live view: writes after the map are seen on both sides, zero bytes copied", () => {
+    const shared = granter.share(MAPPER, 3, { writable: true });
+    expect(shared.refs).toHaveLength(3);
+    const mapping = mapper.map(GRANTER, shared.refs, { writable: true });
+    const mine = new Uint8Array(shared.buffer);
+    const theirs = new Uint8Array(mapping.buffer);
+    expect(theirs.byteLength).toBe(3 * PAGE);
+    mine[2 * PAGE + 5] = 0x5a;
+    expect(theirs[2 * PAGE + 5]).toBe(0x5a);
+    theirs[7] = 0xa5;
+    expect(mine[7]).toBe(0xa5);
+    expect(mapper.counters.bytesCopied).toBe(0);
+    expect(mapper.counters.mmapCalls).toBe(1);
+    mapper.unmap(mapping);
+    granter.revoke(shared);
+  });
+
+  it("offers a contiguous run of refs as fd + offset + length that maps to the same bytes", () => {
+    const shared = granter.share(MAPPER, 4);
+    new Uint8Array(shared.buffer)[3 * PAGE] = 77;
+    const mapping = mapper.map(GRANTER, shared.refs);
+    const range = mapping.contiguous;
+    expect(range).not.toBeNull();
+    if (range === null) return;
+    expect(range.length).toBe(4 * PAGE);
+    const again = native.mmap(range.fd, range.offset, range.length);
+    expect(new Uint8Array(again)[3 * PAGE]).toBe(77);
+    native.munmap(again);
+    mapper.unmap(mapping);
+  });
+
+  it("maps a scattered list of refs in the order given, as one view with one mmap per run", () => {
+    const a = granter.share(MAPPER, 2);
+    const b = granter.share(MAPPER, 2);
+    new Uint8Array(a.buffer).fill(1);
+    new Uint8Array(b.buffer).fill(2);
+    const refs = [b.refs[1], a.refs[0], a.refs[1], b.refs[0]] as number[];
+    const before = mapper.counters.mmapCalls;
+    const mapping = mapper.map(GRANTER, refs);
+    const bytes = new Uint8Array(mapping.buffer);
+    expect([bytes[0], bytes[PAGE], bytes[2 * PAGE], bytes[3 * PAGE + PAGE - 1]]).toEqual([2, 1, 1, 2]);
+    expect(mapping.contiguous).toBeNull();
+    // Runs: [b1] then [a0, a1, b0] (b0 directly follows a1 in the pool).
+    expect(mapper.counters.mmapCalls - before).toBe(2);
+    mapper.unmap(mapping);
+    expect(mapping.buffer.byteLength).toBe(0);
+  });
+
+  it("rejects a ref that was never granted", () => {
+    const shared = granter.share(MAPPER, 1);
+    expectShmError(() => mapper.map(GRANTER, [(shared.refs[0] as number) + 1]), "GRANT_NOT_GRANTED");
+  });
+
+  it("rejects a revoked ref, and the granter's view is detached on revoke", () => {
+    const shared = granter.share(MAPPER, 2);
+    granter.revoke(shared);
+    expect(shared.buffer.byteLength).toBe(0);
+    expectShmError(() => mapper.map(GRANTER, shared.refs), "GRANT_REVOKED");
+    expectShmError(() => granter.revoke(shared), "GRANT_STALE");
+  });
+
+  it.each([-1, 0.5, 2 ** 31, 2 ** 32 - 1, 2 ** 32, Number.NaN])("rejects the out-of-range ref %s", (ref) => {
+    granter.share(MAPPER, 1);
+    expectShmError(() => mapper.map(GRANTER, [ref]), "GRANT_OUT_OF_RANGE");
+  });
+
+  it("rejects an empty list of refs", () => {
+    expectShmError(() => mapper.map(GRANTER, []), "GRANT_OUT_OF_RANGE");
+  });
+
+  it("refuses a writable mapping of pages granted read-only", () => {
+    const shared = granter.share(MAPPER, 1);
+    expectShmError(() => mapper.map(GRANTER, shared.refs, { writable: true }), "GRANT_READ_ONLY");
+    const mapping = mapper.map(GRANTER, shared.refs);
+    expect(mapping.writable).toBe(false);
+    mapper.unmap(mapping);
+  });
+
+  it("refuses to map from a domain whose pool is not attached", () => {
+    expectShmError(() => mapper.map(9, [0]), "GRANT_NO_PEER");
+  });
+
+  it("zeroes pages when they are granted again", () => {
+    const first = granter.share(MAPPER, 2, { writable: true });
+    new Uint8Array(first.buffer).fill(0xee);
+    const refs = first.refs;
+    granter.revoke(first);
+    const second = granter.share(MAPPER, 2);
+    expect(second.refs).toEqual(refs);
+    expect(new Uint8Array(second.buffer).every((byte) => byte === 0)).toBe(true);
+    const mapping = mapper.map(GRANTER, second.refs);
+    expect(new Uint8Array(mapping.buffer).every((byte) => byte === 0)).toBe(true);
+    mapper.unmap(mapping);
+  });
+
+  it("refuses a second unmap of the same mapping", () => {
+    const mapping = mapper.map(GRANTER, granter.share(MAPPER, 1).refs);
+    mapper.unmap(mapping);
+    expectShmError(() => mapper.unmap(mapping), "GRANT_STALE");
+  });
+});
+
+describe.each(backends)("grant limits ($name backend)", ({ pair }) => {
+  it("refuses to grant past the domain's page limit, and grants again after a revoke", () => {
+    const dir = temporaryDirectory();
+    const [granter, mapper] = pair(dir.dir, 8);
+    try {
+      const a = granter.share(MAPPER, 5);
+      granter.share(MAPPER, 3);
+      expect(granter.counters.pagesShared).toBe(8);
+      expectShmError(() => granter.share(MAPPER, 1), "GRANT_LIMIT");
+      granter.revoke(a);
+      expect(granter.share(MAPPER, 5).refs).toHaveLength(5);
+    } finally {
+      granter.destroy();
+      mapper.destroy();
+      dir.remove();
+    }
+  });
+});
+
+describe("memfd grant pools from a lying granter", () => {
+  let dir: { dir: string; remove: () => void };
+  let listenFd: number;
+  let poll: native.Poll;
+  const fds: number[] = [];
+
+  beforeEach(() => {
+    dir = temporaryDirectory();
+  });
+  afterEach(() => {
+    poll?.close();
+    native.close(listenFd);
+    for (const fd of fds.splice(0)) native.close(fd);
+    dir.remove();
+  });
+
+  /** Offers a hand-made pool and table as domain 1 would, with whatever they contain. */
+  function offer(table: Uint32Array, poolPages: number, seal: boolean): void {
+    const poolFd = native.memfdCreate("hostile-pool", poolPages * PAGE);
+    const tableBytes = Math.ceil(table.byteLength / PAGE) * PAGE;
+    const tableFd = native.memfdCreate("hostile-table", tableBytes);
+    fds.push(poolFd, tableFd);
+    const view = native.mmap(tableFd, 0, tableBytes, { writable: true });
+    new Uint32Array(view).set(table);
+    native.munmap(view);
+    if (seal) {
+      native.addSeals(poolFd, native.SEAL_SHRINK);
+      native.addSeals(tableFd, native.SEAL_SHRINK);
+    }
+    listenFd = native.listen("stream", grantSocketPath(dir.dir, GRANTER, MAPPER));
+    const hello = new Uint8Array(new Uint32Array([0x51475250, 1, GRANTER, MAPPER]).buffer);
+    poll = new native.Poll(listenFd, () => {
+      const connection = native.accept(listenFd);
+      if (connection === null) return;
+      native.sendmsg(connection, hello, [poolFd, tableFd]);
+      native.close(connection);
+    });
+    poll.start(native.POLL_READABLE);
+  }
+
+  function header(entries: number): Uint32Array {
+    const table = new Uint32Array(16 + entries);
+    table.set([0x51474e54, 1, GRANTER, MAPPER, entries]);
+    return table;
+  }
+
+  it("rejects a ref the table says is granted to another domain", async () => {
+    const table = header(4);
+    table[16] = 1 | (3 << 16);
+    offer(table, 4, true);
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    await mapper.attach(GRANTER);
+    expectShmError(() => mapper.map(GRANTER, [0]), "GRANT_WRONG_DOMAIN");
+    mapper.destroy();
+  });
+
+  it("rejects refs the table calls granted but that lie past the end of the pool, or past the table", async () => {
+    const table = header(1024);
+    for (let i = 0; i < 1024; i++) table[16 + i] = 1 | (MAPPER << 16);
+    offer(table, 2, true);
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    await mapper.attach(GRANTER);
+    expect(new Uint8Array(mapper.map(GRANTER, [0, 1]).buffer)).toHaveLength(2 * PAGE);
+    expectShmError(() => mapper.map(GRANTER, [1, 2]), "GRANT_OUT_OF_RANGE");
+    expectShmError(() => mapper.map(GRANTER, [1_000_000]), "GRANT_OUT_OF_RANGE");
+    mapper.destroy();
+  });
+
+  it("rejects malformed table entries", async () => {
+    const table = header(4);
+    table[16] = 3 | (MAPPER << 16);
+    offer(table, 4, true);
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    await mapper.attach(GRANTER);
+    expectShmError(() => mapper.map(GRANTER, [0]), "GRANT_BAD_POOL");
+    mapper.destroy();
+  });
+
+  it("refuses a pool that is not sealed against shrinking (it could be truncated under a mapping)", async () => {
+    offer(header(4), 4, false);
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    await expect(mapper.attach(GRANTER)).rejects.toMatchObject({ code: "GRANT_BAD_POOL" });
+    expect(mapper.isAttached(GRANTER)).toBe(false);
+    mapper.destroy();
+  });
+});
+
+describe("xen grant backend", () => {
+  it.skipIf(xenGrantAvailability().available)("says clearly that it is not available off Xen", () => {
+    const availability = xenGrantAvailability();
+    expect(availability.available).toBe(false);
+    if (availability.available) return;
+    expect(availability.reason).toMatch(
+      /^xen grant backend not available: .*(\/dev\/xen\/gnt\w+ does not exist|built without)/,
+    );
+    expectShmError(() => new XenGrantTable({ domain: 1 }), "BACKEND_NOT_AVAILABLE");
+    expect(() => new XenGrantTable({ domain: 1 })).toThrow(availability.reason);
+  });
+
+  it("is compiled into the addon where the kernel's xen headers exist", () => {
+    expect(typeof native.xen.compiled).toBe("boolean");
+    if (native.xen.compiled) expect(typeof native.xen.gntdevMap).toBe("function");
+  });
+
+  it("makes memfd the default grant backend off Xen", () => {
+    const dir = temporaryDirectory();
+    const table = createGrantTable({ domain: 4, socketDir: dir.dir });
+    expect(table.backend).toBe(xenGrantAvailability().available ? "xen" : "memfd");
+    table.destroy();
+    dir.remove();
+  });
+});
