@@ -1,0 +1,189 @@
+// Real libwayland clients against a small compositor built on our server
+// side: wayland-info lists our globals, weston-simple-shm animates for many
+// frames with WAYLAND_DEBUG=1 and no protocol error, and a client writing
+// malformed bytes on a raw socket gets wl_display.error and is cut off while
+// the others keep being served.
+import { spawn } from "node:child_process";
+import path from "node:path";
+
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+import { close, connect as connectSocket, recvmsg, sendmsg, socket, POLL_READABLE, Poll } from "../../native/index.ts";
+import { connect, type ClientConnection } from "../../wayland/index.ts";
+import { requireProgram } from "../helpers/compositors.ts";
+import { temporaryDirectory } from "../helpers/processes.ts";
+import { createTestCompositor, type TestCompositor } from "../helpers/test-compositor.ts";
+
+let dir: { dir: string; remove: () => void };
+let compositor: TestCompositor;
+
+beforeEach(() => {
+  dir = temporaryDirectory("wayland-real-clients-");
+  compositor = createTestCompositor(path.join(dir.dir, "wayland-test"));
+});
+
+afterEach(() => {
+  compositor.destroy();
+  dir.remove();
+});
+
+function clientEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, XDG_RUNTIME_DIR: dir.dir, WAYLAND_DISPLAY: "wayland-test", ...extra };
+}
+
+/** Runs a program to its end and returns its exit code and output. */
+function run(program: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  requireProgram(program);
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, out }));
+  });
+}
+
+/** Sends `bytes` on a fresh raw connection and collects what comes back until the server hangs up. */
+function rawExchange(socketPath: string, bytes: Uint8Array): Promise<{ received: Uint8Array; closed: boolean }> {
+  const fd = socket("stream");
+  connectSocket(fd, socketPath);
+  sendmsg(fd, bytes);
+  return new Promise((resolve) => {
+    const chunks: Uint8Array[] = [];
+    const buffer = new Uint8Array(4096);
+    const poll = new Poll(fd, () => {
+      for (;;) {
+        let got;
+        try {
+          got = recvmsg(fd, buffer, 0);
+        } catch {
+          got = { bytes: 0, fds: [] };
+        }
+        if (got === null) return;
+        if (got.bytes === 0) {
+          poll.close();
+          close(fd);
+          resolve({ received: new Uint8Array(Buffer.concat(chunks)), closed: true });
+          return;
+        }
+        chunks.push(buffer.slice(0, got.bytes));
+      }
+    });
+    poll.start(POLL_READABLE);
+  });
+}
+
+/** Builds one message by hand (independently of the encoder): header then 32-bit words. */
+function message(objectId: number, opcode: number, words: number[]): Uint8Array {
+  const bytes = new Uint8Array(8 + words.length * 4);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, objectId, true);
+  view.setUint32(4, ((bytes.length << 16) | opcode) >>> 0, true);
+  words.forEach((word, i) => view.setUint32(8 + i * 4, word >>> 0, true));
+  return bytes;
+}
+
+/** The wl_display.error events in a byte stream: object, code, message. */
+function displayErrors(bytes: Uint8Array): Array<{ object: number; code: number; text: string }> {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const errors: Array<{ object: number; code: number; text: string }> = [];
+  for (let at = 0; at + 8 <= bytes.length;) {
+    const size = view.getUint32(at + 4, true) >>> 16;
+    if (view.getUint32(at, true) === 1 && (view.getUint32(at + 4, true) & 0xffff) === 0) {
+      const length = view.getUint32(at + 16, true);
+      errors.push({
+        object: view.getUint32(at + 8, true),
+        code: view.getUint32(at + 12, true),
+        text: Buffer.from(bytes.subarray(at + 20, at + 20 + length - 1)).toString("utf8"),
+      });
+    }
+    at += size;
+  }
+  return errors;
+}
+
+describe("real libwayland clients on our server", () => {
+  it("wayland-info lists every global of the test compositor with its version", async () => {
+    const { code, out } = await run("wayland-info", [], clientEnv());
+    expect(code).toBe(0);
+    for (const [name, version] of [
+      ["wl_compositor", 5],
+      ["wl_shm", 1],
+      ["wl_output", 4],
+      ["xdg_wm_base", 5],
+    ] as const) {
+      expect(out).toMatch(new RegExp(`interface: '${name}',\\s+version:\\s+${version},`));
+    }
+    expect(out).toContain("'XR24'");
+    expect(out).toContain("name: TEST-1");
+  });
+
+  it("weston-simple-shm animates for 120 frames with WAYLAND_DEBUG=1 and no protocol error", async () => {
+    requireProgram("weston-simple-shm", "weston");
+    const child = spawn("weston-simple-shm", [], {
+      env: clientEnv({ WAYLAND_DEBUG: "1" }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let trace = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (trace += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+    const sizes = new Set<string>();
+    await new Promise<void>((resolve, reject) => {
+      child.on("close", (code) =>
+        reject(new Error(`weston-simple-shm exited (${code}) early:\n${trace.slice(-2000)}`)),
+      );
+      compositor.events.commit.add((frame) => {
+        sizes.add(`${frame.width}x${frame.height}`);
+        if (compositor.frames === 120) resolve();
+      });
+    });
+    child.kill("SIGINT");
+    await exited;
+    expect(sizes).toEqual(new Set(["250x250"]));
+    expect(trace).toContain("xdg_toplevel");
+    expect(trace).toMatch(/wl_callback@\d+\.done/);
+    expect(trace).not.toMatch(/wl_display@1\.error/);
+    expect(trace).not.toMatch(/protocol error/i);
+  });
+
+  it("answers a message to an unknown object with wl_display.error invalid_object and hangs up", async () => {
+    const { received, closed } = await rawExchange(compositor.socketPath, message(77, 0, []));
+    expect(closed).toBe(true);
+    expect(displayErrors(received)).toEqual([{ object: 1, code: 0, text: "invalid object 77" }]);
+  });
+
+  it("answers an opcode past the interface with invalid_method on that object", async () => {
+    const bytes = Buffer.concat([message(1, 1, [2]), message(2, 5, [])]);
+    const { received } = await rawExchange(compositor.socketPath, bytes);
+    expect(displayErrors(received)).toEqual([{ object: 2, code: 1, text: "invalid method 5, object wl_registry#2" }]);
+  });
+
+  it("cuts off a client that sends a message size below 8 and keeps serving another client", async () => {
+    const other: ClientConnection = await connect({ display: compositor.socketPath });
+    const bad = message(1, 0, [2]);
+    new DataView(bad.buffer).setUint32(4, (4 << 16) >>> 0, true);
+    const { closed } = await rawExchange(compositor.socketPath, bad);
+    expect(closed).toBe(true);
+    await other.roundtrip();
+    expect(other.findGlobal("wl_compositor")?.version).toBe(5);
+    other.destroy();
+  });
+
+  it("cuts off a client whose string runs past its message and keeps serving a libwayland client", async () => {
+    // wl_display.get_registry(2), then wl_registry.bind(1, string of length 4000 in a 24-byte message).
+    const bytes = Buffer.concat([message(1, 1, [2]), message(2, 0, [1, 4000, 0x636c77, 1, 3])]);
+    const { received, closed } = await rawExchange(compositor.socketPath, bytes);
+    expect(closed).toBe(true);
+    expect(displayErrors(received)).toEqual([
+      {
+        object: 1,
+        code: 1,
+        text: "invalid arguments for wl_registry#2.bind: string argument 1 longer than the message",
+      },
+    ]);
+    const { code, out } = await run("wayland-info", [], clientEnv());
+    expect(code).toBe(0);
+    expect(out).toContain("wl_compositor");
+  });
+});
