@@ -328,7 +328,8 @@ export class ClientConnection {
     for (let i = 0; i < types.length; i++) {
       const type = types[i];
       if (type === ARG_NEW_ID) {
-        created = new Proxy(this, 0, specOf(message.interfaces[i] as string), proxy.version);
+        const spec = specOf(message.interfaces[i] as string);
+        created = new Proxy(this, 0, spec, Math.min(proxy.version, spec.version));
         createdIndex = wire.length;
         wire.push(0);
         continue;
@@ -434,7 +435,8 @@ export class ClientConnection {
         args[i] = id === 0 ? null : (this.objects.get(id) ?? null);
       } else if (type === ARG_NEW_ID) {
         const id = args[i] as number;
-        const created = new Proxy(this, id, specOf(message.interfaces[i] as string), proxy.version);
+        const spec = specOf(message.interfaces[i] as string);
+        const created = new Proxy(this, id, spec, Math.min(proxy.version, spec.version));
         this.objects.get(id)?.destroy();
         this.objects.set(id, created);
         args[i] = created;

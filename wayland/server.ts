@@ -411,7 +411,9 @@ export class Client {
           this.postError(1, DISPLAY_ERROR_INVALID_OBJECT, `invalid new id ${id}`);
           return false;
         }
-        args[i] = this.createResource(message.interfaces[i] as string, target.version, id);
+        // A created object inherits its creator's version, capped at its own interface's (wl_region stays 1).
+        const spec = specOf(message.interfaces[i] as string);
+        args[i] = this.createResource(spec.name, Math.min(target.version, spec.version), id);
       } else if (args[i] !== null && typeof args[i] === "object" && !(args[i] instanceof Uint8Array)) {
         const id = (args[i] as UntypedNewId).id;
         if (id >= SERVER_ID_START || this.objects.has(id)) {

@@ -571,6 +571,17 @@ export class Connection {
   }
 
   private onPoll(error: Error | null, events: number): void {
+    try {
+      this.handlePoll(error, events);
+    } catch (thrown) {
+      // A listener threw: report it as an uncaught exception of its own, not through the addon's callback.
+      queueMicrotask(() => {
+        throw thrown;
+      });
+    }
+  }
+
+  private handlePoll(error: Error | null, events: number): void {
     if (this.destroyed) return;
     if (error !== null) {
       this.fail(new WaylandError("connection-closed", `poll: ${error.message}`, { cause: error }));
