@@ -158,6 +158,11 @@ export interface DecodeFailure {
   readonly error: string;
 }
 
+function decodeFailure(message: CompiledMessage, taken: number[] | undefined, why: string): DecodeFailure {
+  if (taken !== undefined) for (const fd of taken) closeFd(fd);
+  return { error: `${message.spec.name}: ${why}` };
+}
+
 /**
  * Decodes the arguments of one message whose body is bytes[start, end) (the
  * header excluded), taking fd arguments from `fds` in order. Never throws on
@@ -178,20 +183,16 @@ export function decodeArgs(
   const args: WireArg[] = new Array<WireArg>(types.length);
   let at = start;
   let taken: number[] | undefined;
-  const fail = (why: string): DecodeFailure => {
-    if (taken !== undefined) for (const fd of taken) closeFd(fd);
-    return { error: `${message.spec.name}: ${why}` };
-  };
   for (let i = 0; i < types.length; i++) {
     const type = types[i];
     if (type === ARG_FD) {
       const fd = fds.shift();
-      if (fd < 0) return fail(`fd argument ${i} missing`);
+      if (fd < 0) return decodeFailure(message, taken, `fd argument ${i} missing`);
       (taken ??= []).push(fd);
       args[i] = fd;
       continue;
     }
-    if (at + 4 > end) return fail(`argument ${i} past the end of the message`);
+    if (at + 4 > end) return decodeFailure(message, taken, `argument ${i} past the end of the message`);
     switch (type) {
       case ARG_INT:
         args[i] = view.getInt32(at, true);
@@ -210,7 +211,7 @@ export function decodeArgs(
         const id = view.getUint32(at, true);
         at += 4;
         if (id === 0 && (type === ARG_NEW_ID || message.nullable[i] !== true)) {
-          return fail(`argument ${i} is a null object where none is allowed`);
+          return decodeFailure(message, taken, `argument ${i} is a null object where none is allowed`);
         }
         args[i] = id;
         break;
@@ -221,25 +222,28 @@ export function decodeArgs(
         at += 4;
         if (length === 0) {
           if (type === ARG_NEW_ID_UNTYPED || message.nullable[i] !== true) {
-            return fail(`argument ${i} is a null string where none is allowed`);
+            return decodeFailure(message, taken, `argument ${i} is a null string where none is allowed`);
           }
           args[i] = null;
           break;
         }
         const padded = (length + 3) & ~3;
-        if (length > end - at || padded > end - at) return fail(`string argument ${i} longer than the message`);
-        if (bytes[at + length - 1] !== 0) return fail(`string argument ${i} is not NUL-terminated`);
+        if (length > end - at || padded > end - at)
+          return decodeFailure(message, taken, `string argument ${i} longer than the message`);
+        if (bytes[at + length - 1] !== 0)
+          return decodeFailure(message, taken, `string argument ${i} is not NUL-terminated`);
         const text = utf8.decode(bytes.subarray(at, at + length - 1));
         at += padded;
         if (type === ARG_STRING) {
           args[i] = text;
           break;
         }
-        if (at + 8 > end) return fail(`untyped new_id argument ${i} past the end of the message`);
+        if (at + 8 > end)
+          return decodeFailure(message, taken, `untyped new_id argument ${i} past the end of the message`);
         const version = view.getUint32(at, true);
         const id = view.getUint32(at + 4, true);
         at += 8;
-        if (id === 0) return fail(`argument ${i} is a null new_id`);
+        if (id === 0) return decodeFailure(message, taken, `argument ${i} is a null new_id`);
         args[i] = { interface: text, version, id };
         break;
       }
@@ -247,14 +251,15 @@ export function decodeArgs(
         const length = view.getUint32(at, true);
         at += 4;
         const padded = (length + 3) & ~3;
-        if (length > end - at || padded > end - at) return fail(`array argument ${i} longer than the message`);
+        if (length > end - at || padded > end - at)
+          return decodeFailure(message, taken, `array argument ${i} longer than the message`);
         args[i] = bytes.slice(at, at + length);
         at += padded;
         break;
       }
     }
   }
-  if (at !== end) return fail(`${end - at} bytes after the last argument`);
+  if (at !== end) return decodeFailure(message, taken, `${end - at} bytes after the last argument`);
   return args;
 }
 
@@ -294,11 +299,26 @@ export class MessageWriter {
   }
 }
 
-function checkInt(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${String(value)}`);
-  }
-  return value;
+function badInt(message: CompiledMessage, index: number, value: unknown, min: number, max: number): never {
+  const name = message.spec.args[index]?.name ?? String(index);
+  throw new RangeError(`${message.spec.name}: ${name} must be an integer in ${min}..${max}, got ${String(value)}`);
+}
+
+function tooBig(message: CompiledMessage, fdsOut: number[], fdsBefore: number): never {
+  fdsOut.length = fdsBefore;
+  throw new RangeError(`${message.spec.name}: message larger than ${MAX_MESSAGE_SIZE} bytes`);
+}
+
+/** Writes a string argument (length with NUL, bytes, padding) at `at`; returns the next offset, or -1 past `limit`. */
+function writeString(bytes: Uint8Array, view: DataView, at: number, limit: number, text: string): number {
+  const length = Buffer.byteLength(text) + 1;
+  const padded = (length + 3) & ~3;
+  if (at + 4 + padded > limit) return -1;
+  view.setUint32(at, length, true);
+  at += 4;
+  utf8Encoder.encodeInto(text, bytes.subarray(at, at + length - 1));
+  bytes.fill(0, at + length - 1, at + padded);
+  return at + padded;
 }
 
 /**
@@ -316,8 +336,9 @@ export function encodeMessage(
   fdsOut: number[],
 ): number {
   const types = message.types;
-  if (args.length !== types.length) {
-    throw new TypeError(`${message.spec.name} takes ${types.length} arguments, got ${args.length}`);
+  const count = types.length;
+  if (args.length !== count) {
+    throw new TypeError(`${message.spec.name} takes ${count} arguments, got ${args.length}`);
   }
   out.reserve(MAX_MESSAGE_SIZE);
   const bytes = out.bytes;
@@ -326,46 +347,37 @@ export function encodeMessage(
   const limit = start + MAX_MESSAGE_SIZE;
   let at = start + HEADER_SIZE;
   const fdsBefore = fdsOut.length;
-  const tooBig = (): never => {
-    fdsOut.length = fdsBefore;
-    throw new RangeError(`${message.spec.name}: message larger than ${MAX_MESSAGE_SIZE} bytes`);
-  };
-  const writeString = (text: string): void => {
-    const length = Buffer.byteLength(text) + 1;
-    const padded = (length + 3) & ~3;
-    if (at + 4 + padded > limit) tooBig();
-    view.setUint32(at, length, true);
-    at += 4;
-    utf8Encoder.encodeInto(text, bytes.subarray(at, at + length - 1));
-    bytes.fill(0, at + length - 1, at + padded);
-    at += padded;
-  };
-  for (let i = 0; i < types.length; i++) {
+  for (let i = 0; i < count; i++) {
     const value = args[i];
     const type = types[i];
-    if (type !== ARG_FD && at + 4 > limit) tooBig();
+    if (type !== ARG_FD && at + 4 > limit) tooBig(message, fdsOut, fdsBefore);
     switch (type) {
       case ARG_INT:
-        view.setInt32(at, checkInt(value, message.spec.args[i]?.name ?? "int", -0x80000000, 0x7fffffff), true);
+        if (typeof value !== "number" || (value | 0) !== value) badInt(message, i, value, -0x80000000, 0x7fffffff);
+        view.setInt32(at, value, true);
         at += 4;
         break;
       case ARG_UINT:
-        view.setUint32(at, checkInt(value, message.spec.args[i]?.name ?? "uint", 0, 0xffffffff), true);
+        if (typeof value !== "number" || value >>> 0 !== value) badInt(message, i, value, 0, 0xffffffff);
+        view.setUint32(at, value, true);
         at += 4;
         break;
-      case ARG_FIXED: {
+      case ARG_FIXED:
         if (typeof value !== "number" || !Number.isFinite(value)) throw new RangeError("fixed must be a finite number");
         view.setInt32(at, Math.round(value * 256) | 0, true);
         at += 4;
         break;
-      }
       case ARG_OBJECT:
       case ARG_NEW_ID: {
-        const id = value === null ? 0 : checkInt(value, "object id", 0, 0xffffffff);
-        if (id === 0 && (type === ARG_NEW_ID || message.nullable[i] !== true)) {
-          throw new TypeError(`${message.spec.name}: argument ${i} may not be null`);
+        if (value === null || value === 0) {
+          if (type === ARG_NEW_ID || message.nullable[i] !== true) {
+            throw new TypeError(`${message.spec.name}: argument ${i} may not be null`);
+          }
+          view.setUint32(at, 0, true);
+        } else {
+          if (typeof value !== "number" || value >>> 0 !== value) badInt(message, i, value, 0, 0xffffffff);
+          view.setUint32(at, value, true);
         }
-        view.setUint32(at, id, true);
         at += 4;
         break;
       }
@@ -375,7 +387,8 @@ export function encodeMessage(
           view.setUint32(at, 0, true);
           at += 4;
         } else if (typeof value === "string") {
-          writeString(value);
+          at = writeString(bytes, view, at, limit, value);
+          if (at < 0) tooBig(message, fdsOut, fdsBefore);
         } else {
           throw new TypeError(`${message.spec.name}: argument ${i} must be a string`);
         }
@@ -385,10 +398,13 @@ export function encodeMessage(
         if (newId === null || typeof newId !== "object" || typeof newId.interface !== "string") {
           throw new TypeError(`${message.spec.name}: argument ${i} must be an untyped new_id`);
         }
-        writeString(newId.interface);
-        if (at + 8 > limit) tooBig();
-        view.setUint32(at, checkInt(newId.version, "version", 1, 0xffffffff), true);
-        view.setUint32(at + 4, checkInt(newId.id, "new id", 1, 0xffffffff), true);
+        at = writeString(bytes, view, at, limit, newId.interface);
+        if (at < 0 || at + 8 > limit) tooBig(message, fdsOut, fdsBefore);
+        if (newId.version >>> 0 !== newId.version || newId.version < 1)
+          badInt(message, i, newId.version, 1, 0xffffffff);
+        if (newId.id >>> 0 !== newId.id || newId.id < 1) badInt(message, i, newId.id, 1, 0xffffffff);
+        view.setUint32(at, newId.version, true);
+        view.setUint32(at + 4, newId.id, true);
         at += 8;
         break;
       }
@@ -396,7 +412,7 @@ export function encodeMessage(
         if (!(value instanceof Uint8Array))
           throw new TypeError(`${message.spec.name}: argument ${i} must be a Uint8Array`);
         const padded = (value.byteLength + 3) & ~3;
-        if (at + 4 + padded > limit) tooBig();
+        if (at + 4 + padded > limit) tooBig(message, fdsOut, fdsBefore);
         view.setUint32(at, value.byteLength, true);
         bytes.set(value, at + 4);
         bytes.fill(0, at + 4 + value.byteLength, at + 4 + padded);
@@ -404,7 +420,8 @@ export function encodeMessage(
         break;
       }
       case ARG_FD:
-        fdsOut.push(checkInt(value, "fd", 0, 0x7fffffff));
+        if (typeof value !== "number" || (value | 0) !== value || value < 0) badInt(message, i, value, 0, 0x7fffffff);
+        fdsOut.push(value);
         break;
     }
   }
