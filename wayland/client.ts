@@ -22,7 +22,6 @@ import {
   ARG_NEW_ID_UNTYPED,
   ARG_OBJECT,
   Connection,
-  SERVER_ID_START,
   compileInterface,
   decodeArgs,
   type CompiledInterface,
@@ -111,7 +110,7 @@ export class Proxy<I extends string = string> {
     >;
   }
 
-  /** Adds a listener for an event; several may listen to one event. */
+  /** Adds a listener for an event; several may listen to one event. An fd argument belongs to the listeners (closed by the library when there is none). */
   on<K extends keyof EventsOf<I, "client"> & string>(
     event: K,
     listener: (...args: Args<EventsOf<I, "client">[K]>) => void,
@@ -381,7 +380,9 @@ export class ClientConnection {
     if (created !== undefined) this.objects.set(created.id, created);
     if (message.spec.destructor === true) {
       this.objects.delete(proxy.id);
-      if (proxy.id < SERVER_ID_START) this.zombies.set(proxy.id, proxy.compiled);
+      // Events already on their way to it are decoded (their fds taken) and dropped: until delete_id for
+      // the client's ids, until the server reuses the id for its own.
+      this.zombies.set(proxy.id, proxy.compiled);
       proxy.destroy();
     }
     return created;
@@ -438,6 +439,7 @@ export class ClientConnection {
         const spec = specOf(message.interfaces[i] as string);
         const created = new Proxy(this, id, spec, Math.min(proxy.version, spec.version));
         this.objects.get(id)?.destroy();
+        this.zombies.delete(id);
         this.objects.set(id, created);
         args[i] = created;
       } else if (type === ARG_NEW_ID_UNTYPED) {
@@ -448,8 +450,13 @@ export class ClientConnection {
       }
     }
     const listeners = proxy.listeners.get(message.spec.name);
-    if (listeners !== undefined) {
+    if (listeners !== undefined && listeners.length > 0) {
+      // The listeners own any fd argument from here on.
       for (const listener of listeners) (listener as (...values: unknown[]) => void)(...args);
+    } else {
+      message.types.forEach((type, i) => {
+        if (type === ARG_FD) closeFd(args[i] as number);
+      });
     }
     return !this.destroyed;
   }

@@ -32,7 +32,9 @@ import { allInterfaces } from "./protocols/all.generated.ts";
 import type { Args, EventsOf, InterfaceSpec, RequestHandlers, UntypedNewId } from "./schema.ts";
 import { Signal } from "./signal.ts";
 import {
+  ARG_FD,
   ARG_NEW_ID,
+  ARG_NEW_ID_UNTYPED,
   ARG_OBJECT,
   Connection,
   SERVER_ID_START,
@@ -102,7 +104,11 @@ export class Resource<I extends string = string> {
     this.version = version;
   }
 
-  /** Sets the request handlers (replacing earlier ones); requests without a handler are ignored, destructors still destroy. */
+  /**
+   * Sets the request handlers (replacing earlier ones). A handler owns the fd
+   * arguments it gets; requests without a handler are ignored (their fds
+   * closed), and destructors destroy the resource after their handler ran.
+   */
   implement(handlers: RequestHandlers<I>): this {
     this.handlers = handlers;
     return this;
@@ -229,6 +235,8 @@ export class Client {
   /** @internal */
   readonly connection: Connection;
   private readonly objects = new Map<number, Resource>();
+  /** Client-range ids the server destroyed, until the client reuses them: their requests are dropped, not errors. */
+  private readonly zombies = new Map<number, CompiledInterface>();
   private nextServerId = SERVER_ID_START;
   private readonly freeServerIds: number[] = [];
   /** @internal */
@@ -308,7 +316,10 @@ export class Client {
     if (this.objects.get(resource.id) !== resource) return;
     this.objects.delete(resource.id);
     if (resource.id < SERVER_ID_START) {
-      if (!this.destroyed) this.displayResource.send("delete_id", resource.id);
+      if (!this.destroyed) {
+        this.zombies.set(resource.id, resource.compiled);
+        this.displayResource.send("delete_id", resource.id);
+      }
     } else {
       this.freeServerIds.push(resource.id);
     }
@@ -355,6 +366,8 @@ export class Client {
   ): boolean {
     const target = this.objects.get(objectId);
     if (target === undefined) {
+      const zombie = this.zombies.get(objectId);
+      if (zombie !== undefined) return this.skipZombieRequest(zombie, opcode, bytes, view, start, end);
       this.postError(1, DISPLAY_ERROR_INVALID_OBJECT, `invalid object ${objectId}`);
       return false;
     }
@@ -397,6 +410,7 @@ export class Client {
         const object = this.objects.get(id);
         const expected = message.interfaces[i];
         if (object === undefined || (expected !== undefined && object.interface.name !== expected)) {
+          closeFdArgs(message, args);
           this.postError(
             1,
             DISPLAY_ERROR_INVALID_OBJECT,
@@ -405,20 +419,18 @@ export class Client {
           return false;
         }
         args[i] = object;
-      } else if (type === ARG_NEW_ID) {
-        const id = args[i] as number;
+      } else if (type === ARG_NEW_ID || type === ARG_NEW_ID_UNTYPED) {
+        const id = type === ARG_NEW_ID ? (args[i] as number) : (args[i] as UntypedNewId).id;
         if (id >= SERVER_ID_START || this.objects.has(id)) {
+          closeFdArgs(message, args);
           this.postError(1, DISPLAY_ERROR_INVALID_OBJECT, `invalid new id ${id}`);
           return false;
         }
-        // A created object inherits its creator's version, capped at its own interface's (wl_region stays 1).
-        const spec = specOf(message.interfaces[i] as string);
-        args[i] = this.createResource(spec.name, Math.min(target.version, spec.version), id);
-      } else if (args[i] !== null && typeof args[i] === "object" && !(args[i] instanceof Uint8Array)) {
-        const id = (args[i] as UntypedNewId).id;
-        if (id >= SERVER_ID_START || this.objects.has(id)) {
-          this.postError(1, DISPLAY_ERROR_INVALID_OBJECT, `invalid new id ${id}`);
-          return false;
+        this.zombies.delete(id);
+        if (type === ARG_NEW_ID) {
+          // A created object inherits its creator's version, capped at its own interface's (wl_region stays 1).
+          const spec = specOf(message.interfaces[i] as string);
+          args[i] = this.createResource(spec.name, Math.min(target.version, spec.version), id);
         }
       }
     }
@@ -433,10 +445,45 @@ export class Client {
         this.postImplementationError(`${target.interface.name}.${message.spec.name} failed`);
         return false;
       }
+    } else {
+      // Nobody took ownership of the fds this request carried.
+      closeFdArgs(message, args);
     }
     if (message.spec.destructor === true) target.destroy();
     return !this.destroyed;
   }
+
+  /** A request to an object the server destroyed before the client knew: decoded (to take its fds), then dropped. */
+  private skipZombieRequest(
+    zombie: CompiledInterface,
+    opcode: number,
+    bytes: Uint8Array,
+    view: DataView,
+    start: number,
+    end: number,
+  ): boolean {
+    const message = zombie.requests[opcode];
+    if (message === undefined) {
+      this.postError(1, DISPLAY_ERROR_INVALID_METHOD, `invalid method ${opcode} on a destroyed ${zombie.spec.name}`);
+      return false;
+    }
+    const decoded = decodeArgs(message, bytes, view, start, end, this.connection.fds);
+    if (!Array.isArray(decoded)) {
+      this.postError(
+        1,
+        DISPLAY_ERROR_INVALID_METHOD,
+        `invalid arguments for a destroyed ${zombie.spec.name}.${decoded.error}`,
+      );
+      return false;
+    }
+    closeFdArgs(message, decoded);
+    return true;
+  }
+}
+
+/** Closes the fd arguments of a decoded message that no handler took. */
+function closeFdArgs(message: CompiledMessage, args: readonly unknown[]): void {
+  for (let i = 0; i < message.types.length; i++) if (message.types[i] === ARG_FD) closeFd(args[i] as number);
 }
 
 /** A request handler threw: the client got an implementation error; this says which handler and why. */

@@ -7,7 +7,7 @@ import path from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import { socketpair } from "../../native/index.ts";
+import { close, fileSize, memfdCreate, socketpair } from "../../native/index.ts";
 import {
   ClientConnection,
   ClientShmPool,
@@ -257,6 +257,37 @@ describe("objects and ids", () => {
   });
 });
 
+describe("fds and objects the server destroyed", () => {
+  it("drops a request to an object the server destroyed, taking its fd, so the next request gets its own fd", async () => {
+    const shms: Array<Resource<"wl_shm">> = [];
+    const received: number[] = [];
+    display.createGlobal("wl_shm", 1, (shm) => {
+      shms.push(shm);
+      shm.implement({
+        create_pool: (pool, fd) => {
+          received.push(fileSize(fd));
+          close(fd);
+          pool.implement({});
+        },
+      });
+    });
+    const { connection } = await pair();
+    const doomed = connection.bind("wl_shm", 1);
+    const kept = connection.bind("wl_shm", 1);
+    await connection.roundtrip();
+    shms[0]!.destroy();
+    const first = memfdCreate("first", 4096);
+    const second = memfdCreate("second", 8192);
+    doomed.request("create_pool", first, 4096);
+    kept.request("create_pool", second, 8192);
+    close(first);
+    close(second);
+    await connection.roundtrip();
+    expect(connection.error).toBeUndefined();
+    expect(received).toEqual([8192]);
+  });
+});
+
 describe("errors and lifetimes", () => {
   it("posts a protocol error on the named object and ends that client only", async () => {
     display.createGlobal("wl_compositor", 5, (compositor) => {
@@ -459,7 +490,7 @@ describe("wl_shm and keymaps", () => {
           const { fd, size } = createKeymapFd(keymap);
           keyboard.send("keymap", 1, fd, size);
           // The connection sends its own duplicate: ours can go now.
-          void import("../../native/index.ts").then((native) => native.close(fd));
+          close(fd);
         },
       });
     });
