@@ -24,10 +24,17 @@ import {
   WINDOW_DUMP_HDR_SIZE,
   formatVersion,
 } from "./constants.ts";
-import { readBody, readXconf } from "./codec.ts";
+import { readBody, readBodyOfType, readXconf } from "./codec.ts";
 import { ClampNotice, DroppedMessage, ProtocolViolation, type ProtocolError } from "./errors.ts";
 import { acceptDaemonVersion, negotiateVersion } from "./handshake.ts";
-import { schemaForCode, type Decoded, type MessageSchema, type Side } from "./messages.ts";
+import {
+  MESSAGE_NAMES,
+  MESSAGE_SCHEMAS,
+  schemaForCode,
+  type Decoded,
+  type MessageSchema,
+  type Side,
+} from "./messages.ts";
 
 /** Options of a {@link StreamDecoder}. */
 export interface DecoderOptions {
@@ -46,6 +53,17 @@ export interface DecoderOptions {
 export type DecodeResult =
   | { ok: true; value: Decoded; offset: number; warning?: ClampNotice }
   | { ok: false; error: ProtocolError; offset: number };
+
+/**
+ * Receives what a decoder decodes, as soon as each item is complete; the
+ * allocation-free alternative to {@link DecodeResult} objects.
+ */
+export interface DecodeHandler {
+  /** A whole message (or handshake structure) starting at stream `offset`; `warning` when a length was tolerated. */
+  message(value: Decoded, offset: number, warning: ClampNotice | undefined): void;
+  /** A dropped item (decoding goes on) or a fatal error (decoding stops). */
+  error(error: ProtocolError, offset: number): void;
+}
 
 /** Largest number of bytes a decoder ever buffers: one maximal message (WINDOW_DUMP, 393 244 bytes). */
 export const MAX_DECODER_BUFFER = QUBES_MAX_MSG_WINDOW_DUMP_LEN;
@@ -90,6 +108,8 @@ export class StreamDecoder {
   private position = 0;
   private messageStart = 0;
   private failure: ProtocolError | null = null;
+  /** Per wire type: the exact body length the fast path may read without framing objects, or -1. */
+  private fastLength = new Int32Array(256).fill(-1);
 
   constructor(options: DecoderOptions) {
     this.from = options.from;
@@ -101,6 +121,21 @@ export class StreamDecoder {
           : State.Xconf;
     } else {
       this.state = State.Header;
+    }
+    this.computeFastPath();
+  }
+
+  /** Fixed-size types this side may send at this version take the fast path; the rest go through frame(). */
+  private computeFastPath(): void {
+    this.fastLength.fill(-1);
+    for (const name of MESSAGE_NAMES) {
+      const schema = MESSAGE_SCHEMAS[name] as MessageSchema;
+      if (schema.tail !== null || !schema.from.includes(this.from)) continue;
+      if (this.from === "daemon") {
+        const since = schema.name === "DESTROY" ? VERSION_DESTROY_ACK : schema.since;
+        if (this.currentVersion < since) continue;
+      }
+      this.fastLength[schema.code] = schema.fixedSize;
     }
   }
 
@@ -138,16 +173,36 @@ export class StreamDecoder {
 
   /** Like {@link push} but hands each result to `sink` as soon as it is complete. */
   feed(chunk: Uint8Array, sink: (result: DecodeResult) => void): void {
+    this.decode(chunk, {
+      message: (value, offset, warning) =>
+        sink(warning === undefined ? { ok: true, value, offset } : { ok: true, value, offset, warning }),
+      error: (error, offset) => sink({ ok: false, error, offset }),
+    });
+  }
+
+  /** Decodes what `chunk` completes, calling `handler` for each item in stream order. */
+  decode(chunk: Uint8Array, handler: DecodeHandler): void {
     const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const end = chunk.length;
+    const fastLength = this.fastLength;
     let at = 0;
     while (at < end) {
       switch (this.state) {
         case State.Failed:
+          this.position += at;
           return;
         case State.Header: {
+          // Fast path: whole fixed-size messages of the expected length, straight from the chunk.
+          while (this.smallHave === 0 && end - at >= MSG_HEADER_SIZE) {
+            const code = view.getUint32(at, true);
+            const length = view.getUint32(at + 8, true);
+            if (code > 255 || fastLength[code] !== length || end - at - MSG_HEADER_SIZE < length) break;
+            const value = readBodyOfType(code, view.getUint32(at + 4, true), view, at + MSG_HEADER_SIZE, length);
+            handler.message(value, this.position + at, undefined);
+            at += MSG_HEADER_SIZE + length;
+          }
+          if (at >= end) break;
           if (this.smallHave === 0 && end - at >= MSG_HEADER_SIZE) {
-            // Fast path: the whole header is in this chunk.
             this.messageStart = this.position + at;
             const framing = this.frame(
               view.getUint32(at, true),
@@ -158,10 +213,9 @@ export class StreamDecoder {
             if (framing.kind === "read" && end - at >= framing.length) {
               const value = readBody(framing.schema, this.window, view, at, framing.length);
               at += framing.length;
-              if (framing.warning === undefined) sink({ ok: true, value, offset: this.messageStart });
-              else sink({ ok: true, value, offset: this.messageStart, warning: framing.warning });
+              handler.message(value, this.messageStart, framing.warning);
             } else {
-              this.begin(framing, sink);
+              this.begin(framing, handler);
             }
             break;
           }
@@ -173,7 +227,7 @@ export class StreamDecoder {
           if (this.smallHave === MSG_HEADER_SIZE) {
             this.smallHave = 0;
             const v = this.smallView;
-            this.begin(this.frame(v.getUint32(0, true), v.getUint32(4, true), v.getUint32(8, true)), sink);
+            this.begin(this.frame(v.getUint32(0, true), v.getUint32(4, true), v.getUint32(8, true)), handler);
           }
           break;
         }
@@ -183,7 +237,7 @@ export class StreamDecoder {
           body.set(chunk.subarray(at, at + take), this.bodyHave);
           this.bodyHave += take;
           at += take;
-          if (this.bodyHave === body.length) this.finishBody(sink);
+          if (this.bodyHave === body.length) this.finishBody(handler);
           break;
         }
         case State.Skip: {
@@ -203,7 +257,7 @@ export class StreamDecoder {
           at += take;
           if (this.smallHave === need) {
             this.smallHave = 0;
-            this.handshakeStep(sink);
+            this.handshakeStep(handler);
           }
           break;
         }
@@ -212,32 +266,34 @@ export class StreamDecoder {
     this.position += end;
   }
 
-  private handshakeStep(sink: (result: DecodeResult) => void): void {
+  private handshakeStep(handler: DecodeHandler): void {
     const offset = this.messageStart;
     if (this.state === State.Xconf) {
-      sink({ ok: true, value: readXconf(this.smallView, 0), offset });
+      handler.message(readXconf(this.smallView, 0), offset, undefined);
       this.state = State.Header;
       return;
     }
     const word = this.smallView.getUint32(0, true);
-    sink({ ok: true, value: { type: "VERSION", version: word }, offset });
+    handler.message({ type: "VERSION", version: word }, offset, undefined);
     if (this.from === "agent") {
       const negotiation = negotiateVersion(word, this.currentVersion);
-      if (!negotiation.ok) return this.fail(negotiation.error, sink);
+      if (!negotiation.ok) return this.fail(negotiation.error, handler);
       this.currentVersion = negotiation.value.version;
+      this.computeFastPath();
       this.state = State.Header;
     } else {
       const accepted = acceptDaemonVersion(word, this.currentVersion);
-      if (!accepted.ok) return this.fail(accepted.error, sink);
+      if (!accepted.ok) return this.fail(accepted.error, handler);
       this.currentVersion = accepted.value;
+      this.computeFastPath();
       this.state = State.Xconf;
     }
   }
 
-  private begin(framing: Framing, sink: (result: DecodeResult) => void): void {
-    if (framing.kind === "fail") return this.fail(framing.error, sink);
+  private begin(framing: Framing, handler: DecodeHandler): void {
+    if (framing.kind === "fail") return this.fail(framing.error, handler);
     if (framing.kind === "skip") {
-      sink({ ok: false, error: framing.error, offset: this.messageStart });
+      handler.error(framing.error, this.messageStart);
       this.skipLeft = framing.length;
       this.state = framing.length === 0 ? State.Header : State.Skip;
       return;
@@ -248,27 +304,27 @@ export class StreamDecoder {
     this.body = new Uint8Array(framing.length);
     this.bodyHave = 0;
     this.state = State.Body;
-    if (framing.length === 0) this.finishBody(sink);
+    if (framing.length === 0) this.finishBody(handler);
   }
 
-  private finishBody(sink: (result: DecodeResult) => void): void {
+  private finishBody(handler: DecodeHandler): void {
     const body = this.body as Uint8Array;
     const schema = this.schema as MessageSchema;
     const value = readBody(schema, this.window, new DataView(body.buffer), 0, body.length);
     this.body = null;
     this.schema = null;
     this.state = State.Header;
-    if (this.warning === undefined) sink({ ok: true, value, offset: this.messageStart });
-    else sink({ ok: true, value, offset: this.messageStart, warning: this.warning });
+    const warning = this.warning;
     this.warning = undefined;
+    handler.message(value, this.messageStart, warning);
   }
 
-  private fail(error: ProtocolViolation, sink: (result: DecodeResult) => void): void {
+  private fail(error: ProtocolViolation, handler: DecodeHandler): void {
     this.failure = error;
     this.state = State.Failed;
     this.body = null;
     this.smallHave = 0;
-    sink({ ok: false, error, offset: this.messageStart });
+    handler.error(error, this.messageStart);
   }
 
   /** The framing rules of one header: which schema, how many body bytes, or why not. */

@@ -48,10 +48,20 @@ export type {
   WmnameMessage,
   XconfMessage,
 } from "./messages.ts";
-export { encodeInto, encodeMessage, encodeVersion, encodeXconf, encodedSize, readBody, readXconf } from "./codec.ts";
+export {
+  MessageEncoder,
+  encodeInto,
+  encodeMessage,
+  encodeVersion,
+  encodeXconf,
+  encodedSize,
+  readBody,
+  readBodyOfType,
+  readXconf,
+} from "./codec.ts";
 export type { EncodeOptions } from "./codec.ts";
 export { MAX_DECODER_BUFFER, StreamDecoder } from "./decoder.ts";
-export type { DecodeResult, DecoderOptions } from "./decoder.ts";
+export type { DecodeHandler, DecodeResult, DecoderOptions } from "./decoder.ts";
 export { acceptDaemonVersion, makeXconf, negotiateVersion } from "./handshake.ts";
 export type { Negotiation, ScreenSize } from "./handshake.ts";
 export { sanitizeClassField, sanitizeTitle } from "./sanitize.ts";
