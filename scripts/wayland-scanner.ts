@@ -361,20 +361,22 @@ export function generateIndex(protocolNames: readonly string[]): string {
   return lines.join("\n");
 }
 
-/** Where wayland-protocols keeps its XML, from pkg-config. */
+/** Where wayland-protocols keeps its XML: pkg-config's answer, else Debian's folder. */
 export function protocolsDir(): string {
-  return execFileSync("pkg-config", ["--variable=pkgdatadir", "wayland-protocols"], { encoding: "utf8" }).trim();
+  try {
+    return execFileSync("pkg-config", ["--variable=pkgdatadir", "wayland-protocols"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+  } catch {
+    return "/usr/share/wayland-protocols";
+  }
 }
 
 /** Every generated file (name → content) from the installed XML; throws naming what is missing. */
 export function generateAll(): Map<string, string> {
   if (!existsSync(coreXml)) throw new Error(`${coreXml} is missing: install libwayland-dev`);
-  let dir: string;
-  try {
-    dir = protocolsDir();
-  } catch {
-    throw new Error("pkg-config does not know wayland-protocols: install wayland-protocols");
-  }
+  const dir = protocolsDir();
   const sources: Array<[string, string]> = [[coreXml, "wayland.xml"]];
   for (const relative of extraProtocols) sources.push([path.join(dir, relative), path.basename(relative)]);
   const files = new Map<string, string>();

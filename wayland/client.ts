@@ -11,7 +11,7 @@
  */
 import path from "node:path";
 
-import { close as closeFd, connect as connectSocket, socket } from "../native/index.ts";
+import { close as closeFd, connect as connectSocket, setNonBlocking, socket } from "../native/index.ts";
 import { ProtocolError, WaylandError } from "./errors.ts";
 import { allInterfaces, wl_display } from "./protocols/all.generated.ts";
 import type { Args, ClientRequestsOf, EventsOf, InterfaceSpec, UntypedNewId } from "./schema.ts";
@@ -169,7 +169,10 @@ export async function connect(options: ConnectOptions = {}): Promise<ClientConne
   let fd = options.fd;
   if (fd === undefined && options.display === undefined && process.env.WAYLAND_SOCKET !== undefined) {
     fd = Number(process.env.WAYLAND_SOCKET);
+    // Used once, as libwayland does: children must not inherit a socket that is ours now.
+    delete process.env.WAYLAND_SOCKET;
     if (!Number.isInteger(fd) || fd < 0) throw new WaylandError("no-display", "WAYLAND_SOCKET is not an fd");
+    setNonBlocking(fd, true);
   }
   if (fd === undefined) {
     const socketPath = resolveDisplayPath(options);

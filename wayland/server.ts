@@ -45,10 +45,13 @@ import {
   type WireArg,
 } from "./wire.ts";
 
-/** wl_display error codes, for {@link Resource.postError} on the core protocol. */
+/** wl_display.error invalid_object: a request named an object that does not exist or has the wrong interface. */
 export const DISPLAY_ERROR_INVALID_OBJECT = 0;
+/** wl_display.error invalid_method: an unknown opcode, one newer than the object's version, or bad arguments. */
 export const DISPLAY_ERROR_INVALID_METHOD = 1;
+/** wl_display.error no_memory: the server could not allocate for the request. */
 export const DISPLAY_ERROR_NO_MEMORY = 2;
+/** wl_display.error implementation: the compositor failed to handle a request. */
 export const DISPLAY_ERROR_IMPLEMENTATION = 3;
 
 function specOf(name: string): InterfaceSpec {
@@ -659,6 +662,25 @@ export class Display {
     poll.start(POLL_READABLE);
     this.listeners.push({ fd, path: socketPath, poll });
     return socketPath;
+  }
+
+  /**
+   * Listens on the first free `wayland-N` (N = 0..31) in `runtimeDir` and
+   * returns that name, for WAYLAND_DISPLAY of the clients it starts.
+   */
+  addSocketAuto(runtimeDir = process.env.XDG_RUNTIME_DIR): string {
+    for (let n = 0; n < 32; n++) {
+      const name = `wayland-${n}`;
+      try {
+        this.addSocket(name, runtimeDir);
+        return name;
+      } catch (error) {
+        if (error instanceof Error && error.message.endsWith("is in use")) continue;
+        if (isSyscallError(error, "EADDRINUSE")) continue;
+        throw error;
+      }
+    }
+    throw new Error("wayland-0 to wayland-31 are all in use");
   }
 
   /** Lets the event loop exit while only this display's sockets are open (or keeps it alive again). */

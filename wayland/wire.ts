@@ -29,16 +29,24 @@ export const HEADER_SIZE = 8;
 /** The first object id of the server's range; ids below are the client's. */
 export const SERVER_ID_START = 0xff000000;
 
-/** Argument type codes of a compiled signature (one byte per argument). */
+// Argument type codes of a compiled signature: one byte per argument, so the codec switches on small integers.
+/** int: signed 32-bit. */
 export const ARG_INT = 0;
+/** uint: unsigned 32-bit. */
 export const ARG_UINT = 1;
+/** fixed: signed 24.8, a number in JS. */
 export const ARG_FIXED = 2;
+/** string: length with NUL, bytes, padding; 0 length is null. */
 export const ARG_STRING = 3;
+/** object: an id, 0 for null. */
 export const ARG_OBJECT = 4;
+/** new_id with an interface in the XML: the new object's id. */
 export const ARG_NEW_ID = 5;
+/** array: length, bytes, padding. */
 export const ARG_ARRAY = 6;
+/** fd: no bytes in the message; the next fd received out of band (SCM_RIGHTS). */
 export const ARG_FD = 7;
-/** An untyped new_id (interface string, version, id on the wire). */
+/** new_id without an interface (wl_registry.bind): interface string, version, id. */
 export const ARG_NEW_ID_UNTYPED = 8;
 
 /** A message schema prepared for the codec: argument types as small integers. */

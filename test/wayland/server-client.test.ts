@@ -427,6 +427,29 @@ describe("sockets", () => {
     }
   });
 
+  it("picks the first free wayland-N for a second display in the same runtime dir", async () => {
+    const dir = temporaryDirectory("wayland-socket-");
+    const other = new Display();
+    try {
+      expect(display.addSocketAuto(dir.dir)).toBe("wayland-0");
+      expect(other.addSocketAuto(dir.dir)).toBe("wayland-1");
+    } finally {
+      other.destroy();
+      dir.remove();
+    }
+  });
+
+  it("uses WAYLAND_SOCKET once when it is set, and removes it from the environment", async () => {
+    addCompositor();
+    const [serverEnd, clientEnd] = socketpair("stream");
+    display.addClient(serverEnd);
+    process.env.WAYLAND_SOCKET = String(clientEnd);
+    const connection = await connect();
+    connections.push(connection);
+    expect(process.env.WAYLAND_SOCKET).toBeUndefined();
+    expect(connection.findGlobal("wl_compositor")).toBeDefined();
+  });
+
   it("fails with no-display when nothing listens", async () => {
     const dir = temporaryDirectory("wayland-socket-");
     try {
