@@ -5,7 +5,25 @@
  * counted and buffers released at once; frame callbacks fire on the next
  * turn of the event loop.
  */
-import { Display, Signal, createShmGlobal, shmBufferOf, type Resource } from "../../wayland/index.ts";
+import { close } from "../../native/index.ts";
+import {
+  Display,
+  Signal,
+  createKeymapFd,
+  createShmGlobal,
+  shmBufferOf,
+  wl_keyboard,
+  wl_seat,
+  type Resource,
+} from "../../wayland/index.ts";
+
+/** A keymap libxkbcommon compiles from xkb-data's evdev rules (US layout). */
+const KEYMAP = `xkb_keymap {
+  xkb_keycodes { include "evdev+aliases(qwerty)" };
+  xkb_types { include "complete" };
+  xkb_compat { include "complete" };
+  xkb_symbols { include "pc+us+inet(evdev)" };
+};`;
 
 /** One committed frame: which surface, and the buffer's size if one was attached. */
 export interface CommittedFrame {
@@ -54,6 +72,32 @@ export function createTestCompositor(socketPath: string): TestCompositor {
       output.send("description", "test compositor output");
     }
     if (output.version >= 2) output.send("done");
+  });
+  display.createGlobal("wl_subcompositor", 1, (subcompositor) => {
+    subcompositor.implement({
+      get_subsurface: (subsurface) => subsurface.implement({}),
+    });
+  });
+  display.createGlobal("wl_seat", 7, (seat) => {
+    seat.implement({
+      get_keyboard: (keyboard) => {
+        keyboard.implement({});
+        const { fd, size } = createKeymapFd(KEYMAP);
+        keyboard.send("keymap", wl_keyboard.enums.keymap_format.xkb_v1, fd, size);
+        close(fd);
+        if (keyboard.version >= 4) keyboard.send("repeat_info", 25, 600);
+      },
+      get_pointer: (pointer) => pointer.implement({}),
+      get_touch: (touch) => touch.implement({}),
+    });
+    seat.send("capabilities", wl_seat.enums.capability.pointer | wl_seat.enums.capability.keyboard);
+    if (seat.version >= 2) seat.send("name", "seat0");
+  });
+  display.createGlobal("wl_data_device_manager", 3, (manager) => {
+    manager.implement({
+      create_data_source: (source) => source.implement({}),
+      get_data_device: (device) => device.implement({}),
+    });
   });
   display.createGlobal("xdg_wm_base", 5, (wmBase) => {
     wmBase.implement({

@@ -1,6 +1,7 @@
 // Real libwayland clients against a small compositor built on our server
 // side: wayland-info lists our globals, weston-simple-shm animates for many
-// frames with WAYLAND_DEBUG=1 and no protocol error, and a client writing
+// frames with WAYLAND_DEBUG=1 and no protocol error, foot and gtk3-demo draw
+// their windows (and take our xkb keymap), and a client writing
 // malformed bytes on a raw socket gets wl_display.error and is cut off while
 // the others keep being served.
 import { spawn } from "node:child_process";
@@ -146,6 +147,36 @@ describe("real libwayland clients on our server", () => {
     expect(trace).not.toMatch(/wl_display@1\.error/);
     expect(trace).not.toMatch(/protocol error/i);
   });
+
+  it.each([
+    ["foot", "foot", ["-o", "tweak.render-timer=none", "cat"], {}],
+    ["gtk3-demo", "gtk-3-examples", [], { GDK_BACKEND: "wayland" }],
+  ] as const)(
+    "%s draws a window of at least 300×200 with WAYLAND_DEBUG=1 and no protocol error",
+    async (program, aptPackage, args, env) => {
+      requireProgram(program, aptPackage);
+      const child = spawn(program, [...args], {
+        env: clientEnv({ WAYLAND_DEBUG: "1", HOME: dir.dir, ...env }),
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let trace = "";
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (trace += chunk));
+      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (trace += chunk));
+      const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
+      const frame = await new Promise<{ width: number; height: number }>((resolve, reject) => {
+        child.on("close", (code) => reject(new Error(`${program} exited (${code}) early:\n${trace.slice(-3000)}`)));
+        compositor.events.commit.add((committed) => {
+          if (committed.width >= 300 && committed.height >= 200) resolve(committed);
+        });
+      });
+      child.kill("SIGTERM");
+      await exited;
+      expect(frame.width).toBeGreaterThanOrEqual(300);
+      expect(trace).toMatch(/wl_keyboard@\d+\.keymap\(1, fd \d+, \d+\)/);
+      expect(trace).not.toMatch(/wl_display@1\.error/);
+      expect(trace).not.toMatch(/protocol error|failed to compile keymap/i);
+    },
+  );
 
   it("answers a message to an unknown object with wl_display.error invalid_object and hangs up", async () => {
     const { received, closed } = await rawExchange(compositor.socketPath, message(77, 0, []));
