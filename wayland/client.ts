@@ -242,11 +242,6 @@ export class ClientConnection {
     );
     this.display = new Proxy(this, 1, wl_display, 1);
     this.objects.set(1, this.display as Proxy);
-    this.display.on("error", (object, code, message) => {
-      const id = object?.id ?? 0;
-      const name = object?.interface.name ?? "unknown";
-      this.end(new ProtocolError("server-error", id, name, code, message));
-    });
     this.display.on("delete_id", (id) => this.deleteId(id));
     this.registry = this.display.request("get_registry");
     this.registry.on("global", (name, iface, version) => {
@@ -425,6 +420,13 @@ export class ClientConnection {
       return false;
     }
     const args = decoded as unknown[];
+    if (objectId === 1 && opcode === 0) {
+      // wl_display.error names the object by id, which may be one this side already forgot.
+      const id = args[0] as number;
+      const name = (this.objects.get(id)?.compiled ?? this.zombies.get(id))?.spec.name ?? "unknown";
+      this.end(new ProtocolError("server-error", id, name, args[1] as number, args[2] as string));
+      return false;
+    }
     if (proxy === undefined) {
       // An event for an object already destroyed: its fds are taken and closed, nothing else.
       message.types.forEach((type, i) => {

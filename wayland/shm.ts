@@ -15,6 +15,7 @@ import {
   SEAL_WRITE,
   addSeals,
   close as closeFd,
+  fileSize,
   memfdCreate,
   mmap,
   munmap,
@@ -39,15 +40,31 @@ export class ShmPool {
   private readonly fd: number;
   private references = 1;
 
-  /** Maps `size` bytes of `fd` (owned from now on); throws the mmap error. */
+  /** Maps `size` bytes of `fd` (owned from now on); throws when the file is shorter or cannot be mapped. */
   constructor(fd: number, size: number) {
     this.fd = fd;
     this.size = size;
+    this.checkFileSize(size);
     this.memory = mmap(fd, 0, size, { writable: false });
+  }
+
+  private checkFileSize(size: number): void {
+    const actual = fileSize(this.fd);
+    if (actual < size) throw new RangeError(`the file has ${actual} bytes, fewer than the pool's ${size}`);
+  }
+
+  /** Whether the file behind the pool still has at least `end` bytes (one fstat). */
+  coversBytes(end: number): boolean {
+    try {
+      return fileSize(this.fd) >= end;
+    } catch {
+      return false;
+    }
   }
 
   /** Grows the mapping to `size` bytes. */
   resize(size: number): void {
+    this.checkFileSize(size);
     const memory = mmap(this.fd, 0, size, { writable: false });
     munmap(this.memory);
     this.memory = memory;
@@ -90,8 +107,16 @@ export class ShmBuffer {
     this.format = format;
   }
 
-  /** The buffer's bytes (stride × height) as a view of the current mapping: valid until the pool is resized. */
-  bytes(): Uint8Array {
+  /**
+   * The buffer's bytes (stride × height) as a view of the current mapping,
+   * valid until the pool is resized; undefined when the client has shrunk
+   * the file under the pool, where reading would fault (SIGBUS). The check
+   * is one fstat: a client that truncates between it and the read still
+   * wins the race, so compositors for hostile clients want sealed memfds.
+   */
+  bytes(): Uint8Array | undefined {
+    const end = this.offset + this.stride * this.height;
+    if (!this.pool.coversBytes(end)) return undefined;
     return new Uint8Array(this.pool.memory, this.offset, this.stride * this.height);
   }
 }

@@ -7,7 +7,7 @@ import path from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import { close, fileSize, memfdCreate, socketpair } from "../../native/index.ts";
+import { close, fileSize, memfdCreate, resize, socketpair } from "../../native/index.ts";
 import {
   ClientConnection,
   ClientShmPool,
@@ -477,8 +477,35 @@ describe("wl_shm and keymaps", () => {
     expect(formats).toEqual([wl_shm.enums.format.argb8888, wl_shm.enums.format.xrgb8888]);
     const buffer = shmBufferOf(client.getObject(proxy.id)!);
     expect(buffer).toMatchObject({ width: 16, height: 8, stride: 64, offset: 4096, format: SHM_FORMAT_XRGB8888 });
-    expect(new DataView(buffer!.bytes().buffer, buffer!.offset).getUint32(64 * 7 + 60, true)).toBe(0xff123456);
+    expect(new DataView(buffer!.bytes()!.buffer, buffer!.offset).getUint32(64 * 7 + 60, true)).toBe(0xff123456);
     pool.destroy();
+  });
+
+  it("refuses a pool larger than its file with invalid_fd", async () => {
+    createShmGlobal(display);
+    const { connection } = await pair();
+    const shm = connection.bind("wl_shm", 1);
+    const fd = memfdCreate("short", 4096);
+    shm.request("create_pool", fd, 8192);
+    close(fd);
+    await expect(connection.roundtrip()).rejects.toMatchObject({
+      objectId: shm.id,
+      errorCode: wl_shm.enums.error.invalid_fd,
+    });
+  });
+
+  it("gives no bytes for a buffer whose file the client shrank, instead of faulting", async () => {
+    createShmGlobal(display);
+    const { connection, client } = await pair();
+    const fd = memfdCreate("shrinking", 16384);
+    const pool = connection.bind("wl_shm", 1).request("create_pool", fd, 16384);
+    const buffer = pool.request("create_buffer", 8192, 16, 16, 64, SHM_FORMAT_XRGB8888);
+    await connection.roundtrip();
+    const shmBuffer = shmBufferOf(client.getObject(buffer.id)!)!;
+    expect(shmBuffer.bytes()?.byteLength).toBe(1024);
+    resize(fd, 4096);
+    expect(shmBuffer.bytes()).toBeUndefined();
+    close(fd);
   });
 
   it.each([
