@@ -65,6 +65,7 @@ export type { DecodeHandler, DecodeResult, DecoderOptions } from "./decoder.ts";
 export { acceptDaemonVersion, makeXconf, negotiateVersion } from "./handshake.ts";
 export type { Negotiation, ScreenSize } from "./handshake.ts";
 export { sanitizeClassField, sanitizeTitle } from "./sanitize.ts";
+export { wmclassField, wmnameData } from "./text.ts";
 export { SessionValidator } from "./validate.ts";
 export type {
   KnownWindow,

@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import {
   MAX_DECODER_BUFFER,
   MESSAGE_NAMES,
+  MESSAGE_SCHEMAS,
   QUBES_MAX_MSG_WINDOW_DUMP_LEN,
+  maySend,
   StreamDecoder,
   encodeMessage,
   protocolVersion,
@@ -106,6 +108,24 @@ describe("framing rules", () => {
         expect(result.error.reaction).toBe("end-session");
       }
     });
+  }
+
+  for (const side of ["agent", "daemon"] as const) {
+    for (const name of MESSAGE_NAMES) {
+      const schema = MESSAGE_SCHEMAS[name];
+      if (schema.tail !== null || !schema.from.includes(side)) continue;
+      const hostile = [schema.fixedSize + 1, schema.fixedSize - 1, 0x80000000, 0xffffffff, 0].filter(
+        (length) => length >= 0 && length !== schema.fixedSize,
+      );
+      it(`ends the session on ${name} from the ${side} with untrusted_len ${hostile.join(", ")} at 1.6+`, () => {
+        for (const length of hostile) {
+          for (const version of [protocolVersion(1, 6), protocolVersion(1, 8)].filter((v) => maySend(side, name, v))) {
+            const [result] = decodeChunks(side, [bytes().header(schema.code, 1, length).build()], version);
+            expect(result?.ok === false && result.error.code, `length ${length}`).toBe("BAD_LENGTH");
+          }
+        }
+      });
+    }
   }
 
   it("reads a CREATE whose length is 23 as 24 bytes below 1.6, with a notice", () => {
