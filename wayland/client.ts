@@ -124,10 +124,16 @@ export class Proxy<I extends string = string> {
     return this;
   }
 
-  /** Ends the proxy locally without a request (for objects the compositor destroys, or after the connection closed). */
+  /**
+   * Ends the proxy locally without a request (an interface without a
+   * destructor, or an object the compositor destroys such as wl_callback):
+   * its events are dropped from now on and its id is reused once the
+   * compositor's delete_id comes.
+   */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.connection.forget(this as unknown as Proxy);
     this.events.destroy.emit(this);
   }
 }
@@ -376,14 +382,17 @@ export class ClientConnection {
       throw error;
     }
     if (created !== undefined) this.objects.set(created.id, created);
-    if (message.spec.destructor === true) {
-      this.objects.delete(proxy.id);
-      // Events already on their way to it are decoded (their fds taken) and dropped: until delete_id for
-      // the client's ids, until the server reuses the id for its own.
-      this.zombies.set(proxy.id, proxy.compiled);
-      proxy.destroy();
-    }
+    // Events already on their way to it are decoded (their fds taken) and dropped: until delete_id for
+    // the client's ids, until the server reuses the id for its own.
+    if (message.spec.destructor === true) proxy.destroy();
     return created;
+  }
+
+  /** @internal A proxy destroyed locally: later events for its id are decoded (fds taken) and dropped. */
+  forget(proxy: Proxy): void {
+    if (this.objects.get(proxy.id) !== proxy) return;
+    this.objects.delete(proxy.id);
+    this.zombies.set(proxy.id, proxy.compiled);
   }
 
   private deleteId(id: number): void {

@@ -68,3 +68,5 @@ export type {
   UntypedNewId,
 } from "./schema.ts";
 export * from "./protocols/all.generated.ts";
+export { createPipe, readPipe } from "./pipe.ts";
+export type { PipeFds, PipeRead } from "./pipe.ts";

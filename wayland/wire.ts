@@ -517,8 +517,17 @@ export class Connection {
     const offset = this.out.length;
     const fds: number[] = [];
     encodeMessage(this.out, objectId, message, args, fds);
-    for (const fd of fds) {
-      this.outFds.push(dup(fd));
+    const duplicates: number[] = [];
+    try {
+      for (const fd of fds) duplicates.push(dup(fd));
+    } catch (error) {
+      // No fd to send (EBADF, EMFILE): take the message back whole.
+      for (const fd of duplicates) closeFd(fd);
+      this.out.length = offset;
+      throw error;
+    }
+    for (const fd of duplicates) {
+      this.outFds.push(fd);
       this.outFdOffsets.push(offset);
     }
     this.scheduleFlush();

@@ -186,6 +186,29 @@ describe("objects and ids", () => {
     expect(client.getObject(first.id)?.interface.name).toBe("wl_surface");
   });
 
+  it("drops events for a proxy destroyed locally and reuses its id after the compositor's delete_id", async () => {
+    let serverCallback: Resource<"wl_callback"> | undefined;
+    display.createGlobal("wl_compositor", 5, (compositor) => {
+      compositor.implement({
+        create_surface: (surface) => surface.implement({ frame: (callback) => (serverCallback = callback) }),
+      });
+    });
+    const { connection } = await pair();
+    const surface = connection.bind("wl_compositor", 5).request("create_surface");
+    const callback = surface.request("frame");
+    let fired = 0;
+    callback.on("done", () => fired++);
+    await connection.roundtrip();
+    callback.destroy();
+    serverCallback!.send("done", 1);
+    serverCallback!.destroy();
+    await connection.roundtrip();
+    expect(fired).toBe(0);
+    expect(connection.error).toBeUndefined();
+    const again = [surface.request("frame"), surface.request("frame")];
+    expect(again.map((proxy) => proxy.id)).toContain(callback.id);
+  });
+
   it("refuses on the client a request newer than the bound version, before sending anything", async () => {
     addCompositor();
     const { connection } = await pair();
