@@ -1,13 +1,48 @@
 /**
- * wayland/: the Wayland wire protocol in TypeScript, both ends.
+ * wayland/: the Wayland wire protocol in TypeScript, both ends, with
+ * interface tables and typings generated from the official XML
+ * (scripts/wayland-scanner.ts).
  *
- * - Server (gui-agent, qubes-gui-desktop): `new Display()`, `createGlobal`,
- *   `addSocket`; resources get typed handlers with `implement` and send
- *   events with `send`.
- * - Client (guid): `await connect()`, `bind`, `proxy.request`, `proxy.on`,
- *   `roundtrip`.
- * - Both: interface tables generated from the protocol XML, the codec and
- *   connection, wl_shm pools and keymaps.
+ * Server side (gui-agent, qubes-gui-desktop): a Display, globals whose bind
+ * handler implements the new resource's requests, events sent with typed
+ * arguments. Objects a request creates (new_id) arrive as ready Resources.
+ *
+ * ```ts
+ * const display = new Display();
+ * display.createGlobal("wl_compositor", 5, (compositor) => {
+ *   compositor.implement({
+ *     create_surface: (surface) => {
+ *       surface.events.destroy.add(() => forgetSurface(surface));
+ *       surface.implement({
+ *         attach: (buffer, x, y) => { ... },            // buffer: Resource<"wl_buffer"> | null
+ *         frame: (callback) => pending.push(callback),   // later: callback.send("done", ms); callback.destroy()
+ *         set_buffer_scale: (scale) => scale < 1 && surface.postError(wl_surface.enums.error.invalid_scale, "scale < 1"),
+ *       });
+ *     },
+ *     create_region: (region) => region.implement({}),
+ *   });
+ * });
+ * createShmGlobal(display);                            // wl_shm; shmBufferOf(bufferResource)?.bytes()
+ * const name = display.addSocketAuto(runtimeDir);       // WAYLAND_DISPLAY for the apps
+ * ```
+ *
+ * A request with no handler is ignored (a destructor still destroys), a
+ * handler that throws ends that client with an implementation error, and
+ * every malformed message ends its client only.
+ *
+ * Client side (guid): connect, bind with version negotiation, typed
+ * requests (a creating request returns the new Proxy) and event listeners.
+ *
+ * ```ts
+ * const connection = await connect();                  // WAYLAND_DISPLAY / XDG_RUNTIME_DIR, globals known
+ * const compositor = connection.bind("wl_compositor", 4);
+ * const wmBase = connection.bind("xdg_wm_base", 2);
+ * wmBase.on("ping", (serial) => wmBase.request("pong", serial));
+ * const surface = compositor.request("create_surface");
+ * const toplevel = wmBase.request("get_xdg_surface", surface).request("get_toplevel");
+ * const pool = new ClientShmPool(connection.bind("wl_shm", 1), size);
+ * await connection.roundtrip();                        // rejects with ProtocolError after wl_display.error
+ * ```
  */
 export { Client, Display, Global, Resource } from "./server.ts";
 export type { BindHandler, DisplayOptions, HandlerError } from "./server.ts";
