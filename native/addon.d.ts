@@ -99,6 +99,8 @@ export declare class XenVchan {
   wait(): number;
   /** Closes the channel; idempotent. */
   close(): void;
+  /** [read ring size, write ring size] in bytes. */
+  ringSizes(): [number, number];
 }
 
 /** libxenvchan, when its header was present at build time. */

@@ -41,6 +41,7 @@ class XenVchan : public Napi::ObjectWrap<XenVchan> {
                            InstanceMethod<&XenVchan::FdForSelect>("fdForSelect"),
                            InstanceMethod<&XenVchan::Wait>("wait"),
                            InstanceMethod<&XenVchan::Close>("close"),
+                           InstanceMethod<&XenVchan::RingSizes>("ringSizes"),
                        },
                        data);
   }
@@ -141,6 +142,14 @@ class XenVchan : public Napi::ObjectWrap<XenVchan> {
   Napi::Value IsOpen(const Napi::CallbackInfo& info) {
     if (ctrl_ == nullptr) return Napi::Number::New(info.Env(), 0);
     return Napi::Number::New(info.Env(), libxenvchan_is_open(Checked(info)));
+  }
+  // ringSizes() -> [read ring bytes, write ring bytes], from libxenvchan's private copies of the orders.
+  Napi::Value RingSizes(const Napi::CallbackInfo& info) {
+    libxenvchan* ctrl = Checked(info);
+    Napi::Array sizes = Napi::Array::New(info.Env(), 2);
+    sizes.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(INT64_C(1) << ctrl->read.order)));
+    sizes.Set(1u, Napi::Number::New(info.Env(), static_cast<double>(INT64_C(1) << ctrl->write.order)));
+    return sizes;
   }
   Napi::Value FdForSelect(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), libxenvchan_fd_for_select(Checked(info)));

@@ -1,0 +1,98 @@
+/**
+ * The libxenvchan control page, as qubes-core-vchan-xen lays it out on the
+ * one page the server grants (all little-endian):
+ *
+ * | offset | size | field |
+ * |---|---|---|
+ * | 0 | 4 | left.cons (u32) |
+ * | 4 | 4 | left.prod |
+ * | 8 | 4 | right.cons |
+ * | 12 | 4 | right.prod |
+ * | 16 | 2 | left_order (u16) |
+ * | 18 | 2 | right_order |
+ * | 20 | 1 | cli_live (u8) |
+ * | 21 | 1 | srv_live |
+ * | 22 | 1 | cli_notify |
+ * | 23 | 1 | srv_notify |
+ * | 24.. | 4 each | grants[]: the external ring pages, left's first |
+ *
+ * Left ring: the client writes, the server reads. Right ring: the server
+ * writes, the client reads. Order = log2(ring bytes): 10 is a ring inside the
+ * control page at 1024, 11 at 2048, 12..20 are 2^(order-12) granted pages.
+ */
+
+/** Byte offsets in the control page. */
+export const LEFT_CONS = 0;
+export const LEFT_PROD = 4;
+export const RIGHT_CONS = 8;
+export const RIGHT_PROD = 12;
+export const LEFT_ORDER = 16;
+export const RIGHT_ORDER = 18;
+export const CLI_LIVE = 20;
+export const SRV_LIVE = 21;
+export const CLI_NOTIFY = 22;
+export const SRV_NOTIFY = 23;
+export const GRANTS = 24;
+
+/** The control page's size: one 4096-byte grant page. */
+export const CONTROL_PAGE_SIZE = 4096;
+
+/** The most grant refs the control page has room for after its header. */
+export const MAX_RING_GRANTS = (CONTROL_PAGE_SIZE - GRANTS) / 4;
+
+/** Live byte values. */
+export const LIVE_GONE = 0;
+export const LIVE_CONNECTED = 1;
+export const LIVE_WAITING = 2;
+
+/** Notify bits: "tell me when you write" and "tell me when you consume". */
+export const VCHAN_NOTIFY_WRITE = 1;
+export const VCHAN_NOTIFY_READ = 2;
+
+/** Ring orders a client accepts. */
+export const MIN_ORDER = 10;
+export const MAX_ORDER = 20;
+
+/** Where a ring of `order` lives: inside the control page (at `offset`), or on its own pages. */
+export type RingPlace = { inPage: true; offset: number } | { inPage: false; pages: number };
+
+/** The place of a ring of a valid order (10..20). */
+export function ringPlace(order: number): RingPlace {
+  if (order === 10) return { inPage: true, offset: 1024 };
+  if (order === 11) return { inPage: true, offset: 2048 };
+  return { inPage: false, pages: 2 ** (order - 12) };
+}
+
+/**
+ * The server's choice of (left order, right order) for its read_min (left
+ * ring, which it reads) and write_min, as libxenvchan chooses: both small
+ * rings inside the control page when they fit, otherwise pages.
+ */
+export function chooseOrders(readMin: number, writeMin: number): [left: number, right: number] {
+  const pagesOrder = (min: number): number => Math.max(12, Math.ceil(Math.log2(Math.max(min, 1))));
+  if (readMin <= 1024 && writeMin <= 2048) return [10, 11];
+  if (readMin <= 2048 && writeMin <= 1024) return [11, 10];
+  if (readMin <= 2048) return [11, pagesOrder(writeMin)];
+  if (writeMin <= 2048) return [pagesOrder(readMin), 11];
+  return [pagesOrder(readMin), pagesOrder(writeMin)];
+}
+
+/**
+ * Checks a pair of orders read from a server's control page (hostile): null
+ * when both are 10..20 and they do not share the control page's space.
+ */
+export function checkOrders(untrustedLeft: number, untrustedRight: number): string | null {
+  for (const order of [untrustedLeft, untrustedRight]) {
+    if (!Number.isInteger(order) || order < MIN_ORDER || order > MAX_ORDER) {
+      return `ring order ${order} is outside ${MIN_ORDER}..${MAX_ORDER}`;
+    }
+  }
+  if (untrustedLeft === untrustedRight && untrustedLeft < 12) {
+    return `both rings have order ${untrustedLeft}: they would overlap in the control page`;
+  }
+  const left = ringPlace(untrustedLeft);
+  const right = ringPlace(untrustedRight);
+  const grants = (left.inPage ? 0 : left.pages) + (right.inPage ? 0 : right.pages);
+  if (grants > MAX_RING_GRANTS) return `the rings need ${grants} grant refs; the control page holds ${MAX_RING_GRANTS}`;
+  return null;
+}

@@ -1,0 +1,608 @@
+/**
+ * The `shm` vchan backend: libxenvchan's control page and rings (see
+ * layout.ts) on pages granted through shm/, with a pair of eventfds standing
+ * in for the event channel (one per direction: an eventfd is one counter).
+ *
+ * Rendezvous (Xen uses xenstore): the server listens on
+ * `vchan-shm.<server>.<client>.<port>.sock` in the socket directory and sends
+ * its one client the control page's grant ref and the two eventfds
+ * (SCM_RIGHTS). That connection then stays open as the death watch: when
+ * either process dies the other sees the hang-up, as Xen's unmap notify
+ * clears the live byte.
+ *
+ * Trust: everything in the control page that the peer writes (its index, its
+ * live byte, the notify bits; for a client also the orders and grant refs) is
+ * read as hostile. Each side keeps its own index privately and only
+ * publishes it. Readable = prod − cons (mod 2³²), and anything above the ring
+ * size counts as nothing readable (or no space), so a lying peer can stall the
+ * channel but never make us read or write outside the ring, spin, or block.
+ */
+import path from "node:path";
+
+import * as native from "../native/index.ts";
+import {
+  MemfdGrantTable,
+  checkDomainId,
+  connectWhenListening,
+  ownDomainFromEnvironment,
+  socketDirectoryFromEnvironment,
+  unlinkStale,
+  whenReadable,
+  type DomainId,
+  type GrantMapping,
+  type GrantTable,
+  type SharedPages,
+} from "../shm/index.ts";
+import { VchanBase, checkPort } from "./base.ts";
+import { VchanError } from "./errors.ts";
+import {
+  CLI_LIVE,
+  CLI_NOTIFY,
+  CONTROL_PAGE_SIZE,
+  GRANTS,
+  LEFT_CONS,
+  LEFT_ORDER,
+  LEFT_PROD,
+  LIVE_CONNECTED,
+  LIVE_GONE,
+  LIVE_WAITING,
+  RIGHT_CONS,
+  RIGHT_ORDER,
+  RIGHT_PROD,
+  SRV_LIVE,
+  SRV_NOTIFY,
+  VCHAN_NOTIFY_READ,
+  VCHAN_NOTIFY_WRITE,
+  checkOrders,
+  chooseOrders,
+  ringPlace,
+} from "./layout.ts";
+import { MAX_RING_SIZE } from "./socket.ts";
+import {
+  VCHAN_CONNECTED,
+  VCHAN_DISCONNECTED,
+  VCHAN_WAITING,
+  type VchanClientOptions,
+  type VchanServerOptions,
+  type VchanState,
+} from "./types.ts";
+
+/** Magic of the rendezvous message ("QVSH") and its version. */
+const HELLO_MAGIC = 0x51565348;
+const HELLO_VERSION = 1;
+const HELLO_BYTES = 16;
+
+/** The rendezvous socket of an shm vchan: `<dir>/vchan-shm.<server>.<client>.<port>.sock`. */
+export function shmVchanSocketPath(socketDir: string, server: DomainId, client: DomainId, port: number): string {
+  return path.join(socketDir, `vchan-shm.${server}.${client}.${port}.sock`);
+}
+
+/** Options of the shm backend: the grant table to use (default: one of its own, destroyed on close). */
+export interface ShmVchanExtra {
+  /** This domain's grant table; the vchan shares (server) or maps (client) its pages there. */
+  grants?: GrantTable;
+}
+
+/** Byte offsets of one side's fields in the control page. */
+interface Side {
+  readCons: number;
+  readProd: number;
+  writeCons: number;
+  writeProd: number;
+  ownLive: number;
+  peerLive: number;
+  ownNotify: number;
+  peerNotify: number;
+}
+
+const SERVER_SIDE: Side = {
+  readCons: LEFT_CONS,
+  readProd: LEFT_PROD,
+  writeCons: RIGHT_CONS,
+  writeProd: RIGHT_PROD,
+  ownLive: SRV_LIVE,
+  peerLive: CLI_LIVE,
+  ownNotify: SRV_NOTIFY,
+  peerNotify: CLI_NOTIFY,
+};
+
+const CLIENT_SIDE: Side = {
+  readCons: RIGHT_CONS,
+  readProd: RIGHT_PROD,
+  writeCons: LEFT_CONS,
+  writeProd: LEFT_PROD,
+  ownLive: CLI_LIVE,
+  peerLive: SRV_LIVE,
+  ownNotify: CLI_NOTIFY,
+  peerNotify: SRV_NOTIFY,
+};
+
+/** What the vchan owns and releases on close. */
+interface Resources {
+  table: GrantTable;
+  ownsTable: boolean;
+  shared: SharedPages | null;
+  mappings: GrantMapping[];
+}
+
+/** A vchan end on the shm backend. Create it with {@link createShmServer} or {@link connectShmClient}. */
+export class ShmVchan extends VchanBase {
+  readonly backend = "shm" as const;
+  readonly readRingSize: number;
+  readonly writeRingSize: number;
+  readonly #side: Side;
+  /** The control page as bytes and as u32 words (shared, partly hostile). */
+  readonly #ctrl8: Uint8Array;
+  readonly #ctrl32: Uint32Array;
+  /** The ring this side reads (written by the peer) and the one it writes. */
+  readonly #readRing: Uint8Array;
+  readonly #writeRing: Uint8Array;
+  /** Private copies of the two indices this side owns. */
+  #readCons: number;
+  #writeProd: number;
+  /** eventfd this side signals to wake the peer; eventfd it waits on. Owned. */
+  readonly #kickFd: number;
+  readonly #waitFd: number;
+  readonly #waitPoll: native.Poll;
+  /** Listening socket while a server waits (-1 otherwise), and its poll. */
+  #listenFd: number;
+  #listenPoll: native.Poll | null = null;
+  readonly #socketPath: string;
+  /** The rendezvous connection, kept as the death watch (-1 before/after). */
+  #watchFd = -1;
+  #watchPoll: native.Poll | null = null;
+  #state: VchanState;
+  #closed = false;
+  #wantDrain = false;
+  readonly #resources: Resources;
+  readonly #hello: Uint8Array;
+  readonly #sendFds: number[];
+
+  /** @internal Use createShmServer / connectShmClient. */
+  constructor(init: {
+    role: "server" | "client";
+    domain: DomainId;
+    port: number;
+    ctrl: Uint8Array;
+    readRing: Uint8Array;
+    writeRing: Uint8Array;
+    kickFd: number;
+    waitFd: number;
+    listenFd: number;
+    watchFd: number;
+    socketPath: string;
+    resources: Resources;
+    hello: Uint8Array;
+    sendFds: number[];
+  }) {
+    super(init.role, init.domain, init.port);
+    this.#side = init.role === "server" ? SERVER_SIDE : CLIENT_SIDE;
+    this.#ctrl8 = init.ctrl;
+    this.#ctrl32 = new Uint32Array(init.ctrl.buffer, init.ctrl.byteOffset, CONTROL_PAGE_SIZE / 4);
+    this.#readRing = init.readRing;
+    this.#writeRing = init.writeRing;
+    this.readRingSize = init.readRing.length;
+    this.writeRingSize = init.writeRing.length;
+    this.#readCons = Atomics.load(this.#ctrl32, this.#side.readCons / 4);
+    this.#writeProd = Atomics.load(this.#ctrl32, this.#side.writeProd / 4);
+    this.#kickFd = init.kickFd;
+    this.#waitFd = init.waitFd;
+    this.#listenFd = init.listenFd;
+    this.#socketPath = init.socketPath;
+    this.#resources = init.resources;
+    this.#hello = init.hello;
+    this.#sendFds = init.sendFds;
+    this.#waitPoll = new native.Poll(this.#waitFd, () => this.#onEvent());
+    this.#waitPoll.start(native.POLL_READABLE);
+    if (init.role === "server") {
+      this.#state = VCHAN_WAITING;
+      this.#listenPoll = new native.Poll(this.#listenFd, () => this.#onListen());
+      this.#listenPoll.start(native.POLL_READABLE);
+    } else {
+      this.#state = Atomics.load(this.#ctrl8, SRV_LIVE) === LIVE_CONNECTED ? VCHAN_CONNECTED : VCHAN_DISCONNECTED;
+      this.#watch(init.watchFd);
+    }
+  }
+
+  isOpen(): VchanState {
+    return this.#state;
+  }
+
+  dataReady(): number {
+    const ready = this.#ready();
+    if (ready === 0 && !this.#closed) this.#request(VCHAN_NOTIFY_WRITE);
+    return ready;
+  }
+
+  bufferSpace(): number {
+    if (this.#state !== VCHAN_CONNECTED) return 0;
+    const space = this.#space();
+    if (space < this.writeRingSize) this.#request(VCHAN_NOTIFY_READ);
+    return space;
+  }
+
+  read(into: Uint8Array): number {
+    const n = Math.min(into.length, this.#ready());
+    if (n > 0) {
+      // Now 0 < n ≤ ready ≤ ring size: the copy stays inside the ring.
+      const size = this.readRingSize;
+      const at = this.#readCons & (size - 1);
+      const first = Math.min(n, size - at);
+      into.set(this.#readRing.subarray(at, at + first), 0);
+      if (n > first) into.set(this.#readRing.subarray(0, n - first), first);
+      this.#readCons = (this.#readCons + n) >>> 0;
+      Atomics.store(this.#ctrl32, this.#side.readCons / 4, this.#readCons);
+      this.#notify(VCHAN_NOTIFY_READ);
+    }
+    this.#afterRead();
+    return n;
+  }
+
+  recv(into: Uint8Array): boolean {
+    this.checkFits(into.length, this.readRingSize, "recv");
+    if (this.#ready() < into.length) {
+      this.#afterRead();
+      return false;
+    }
+    this.read(into);
+    return true;
+  }
+
+  write(data: Uint8Array): number {
+    this.#checkConnected();
+    const n = Math.min(data.length, this.#space());
+    if (n > 0) {
+      // Now 0 < n ≤ free space ≤ ring size.
+      const size = this.writeRingSize;
+      const at = this.#writeProd & (size - 1);
+      const first = Math.min(n, size - at);
+      this.#writeRing.set(data.subarray(0, first), at);
+      if (n > first) this.#writeRing.set(data.subarray(first, n), 0);
+      this.#writeProd = (this.#writeProd + n) >>> 0;
+      Atomics.store(this.#ctrl32, this.#side.writeProd / 4, this.#writeProd);
+      this.#notify(VCHAN_NOTIFY_WRITE);
+    }
+    if (n < data.length) this.#waitForSpace();
+    return n;
+  }
+
+  send(data: Uint8Array): boolean {
+    this.checkFits(data.length, this.writeRingSize, "send");
+    this.#checkConnected();
+    if (this.#space() < data.length) {
+      this.#waitForSpace();
+      if (this.#space() < data.length) return false;
+    }
+    this.write(data);
+    return true;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const wasOpen = this.#state !== VCHAN_DISCONNECTED;
+    this.#state = VCHAN_DISCONNECTED;
+    // Tell the peer: zero our live byte, then kick (what Xen's close does).
+    Atomics.store(this.#ctrl8, this.#side.ownLive, LIVE_GONE);
+    native.eventfdSignal(this.#kickFd);
+    this.#waitPoll.close();
+    this.#listenPoll?.close();
+    this.#watchPoll?.close();
+    if (this.#listenFd >= 0) {
+      native.close(this.#listenFd);
+      unlinkStale(this.#socketPath);
+    }
+    if (this.#watchFd >= 0) native.close(this.#watchFd);
+    native.close(this.#kickFd);
+    native.close(this.#waitFd);
+    const { table, ownsTable, shared, mappings } = this.#resources;
+    for (const mapping of mappings) table.unmap(mapping);
+    if (shared !== null) table.revoke(shared);
+    if (ownsTable) table.destroy();
+    if (wasOpen) this.schedule("disconnect");
+  }
+
+  /** Bytes readable: prod − cons, or 0 if the peer's index is impossible. */
+  #ready(): number {
+    if (this.#closed) return 0;
+    const untrustedProd = Atomics.load(this.#ctrl32, this.#side.readProd / 4);
+    const ready = (untrustedProd - this.#readCons) >>> 0;
+    return ready > this.readRingSize ? 0 : ready;
+  }
+
+  /** Bytes writable: size − (prod − cons), or 0 if the peer's index is impossible. */
+  #space(): number {
+    const untrustedCons = Atomics.load(this.#ctrl32, this.#side.writeCons / 4);
+    const used = (this.#writeProd - untrustedCons) >>> 0;
+    return used > this.writeRingSize ? 0 : this.writeRingSize - used;
+  }
+
+  /** Asks the peer to signal us on its next write (WRITE) or consume (READ). */
+  #request(bit: number): void {
+    Atomics.or(this.#ctrl8, this.#side.peerNotify, bit);
+  }
+
+  /** After our write (WRITE) or consume (READ): kicks the peer if it asked. */
+  #notify(bit: number): void {
+    const before = Atomics.and(this.#ctrl8, this.#side.ownNotify, ~bit & 0xff);
+    if ((before & bit) !== 0) native.eventfdSignal(this.#kickFd);
+  }
+
+  /** After a read: re-arm the WRITE request when empty, and keep `data` coming while bytes remain. */
+  #afterRead(): void {
+    if (this.#closed) return;
+    if (this.#ready() === 0) this.#request(VCHAN_NOTIFY_WRITE);
+    if (this.#ready() > 0) this.schedule("data");
+  }
+
+  #waitForSpace(): void {
+    this.#wantDrain = true;
+    this.#request(VCHAN_NOTIFY_READ);
+    // The peer may have consumed between our check and the request.
+    if (this.#space() > 0) {
+      this.#wantDrain = false;
+      this.schedule("drain");
+    }
+  }
+
+  #checkConnected(): void {
+    if (this.#state !== VCHAN_CONNECTED || this.#closed) {
+      throw new VchanError(
+        "VCHAN_DISCONNECTED",
+        `vchan ${this.role} for domain ${this.domain} port ${this.port} is not connected`,
+      );
+    }
+  }
+
+  /** The event channel fired: liveness, then data and space. */
+  #onEvent(): void {
+    if (this.#closed) return;
+    native.eventfdConsume(this.#waitFd);
+    const untrustedPeerLive = Atomics.load(this.#ctrl8, this.#side.peerLive);
+    if (this.#state === VCHAN_WAITING) {
+      if (untrustedPeerLive === LIVE_CONNECTED && this.#watchFd >= 0) {
+        this.#state = VCHAN_CONNECTED;
+        this.schedule("connect");
+      } else if (untrustedPeerLive !== LIVE_WAITING) {
+        this.#peerGone();
+      }
+    } else if (this.#state === VCHAN_CONNECTED && untrustedPeerLive !== LIVE_CONNECTED) {
+      this.#peerGone();
+    }
+    this.#request(VCHAN_NOTIFY_WRITE);
+    if (this.#ready() > 0) this.schedule("data");
+    if (this.#wantDrain && this.#state === VCHAN_CONNECTED) {
+      if (this.#space() > 0) {
+        this.#wantDrain = false;
+        this.schedule("drain");
+      } else {
+        this.#request(VCHAN_NOTIFY_READ);
+      }
+    }
+  }
+
+  /** Server: the one client arrived; hand it the control page ref and the eventfds. */
+  #onListen(): void {
+    const fd = native.accept(this.#listenFd);
+    if (fd === null) return;
+    this.#listenPoll?.close();
+    this.#listenPoll = null;
+    native.close(this.#listenFd);
+    this.#listenFd = -1;
+    unlinkStale(this.#socketPath);
+    try {
+      native.sendmsg(fd, this.#hello, this.#sendFds);
+    } catch {
+      native.close(fd);
+      this.#peerGone();
+      return;
+    }
+    this.#watch(fd);
+  }
+
+  /** Keeps the rendezvous connection as the death watch. */
+  #watch(fd: number): void {
+    this.#watchFd = fd;
+    const scratch = new Uint8Array(64);
+    this.#watchPoll = new native.Poll(fd, (error, events) => {
+      if (error === null && (events & native.POLL_DISCONNECT) === 0) {
+        // Bytes from the peer mean nothing here: drain them; end of stream means it is gone.
+        try {
+          const received = native.recvmsg(fd, scratch, 0);
+          if (received === null || received.bytes > 0) return;
+        } catch {
+          // A reset connection: the peer is gone.
+        }
+      }
+      this.#peerGone();
+    });
+    this.#watchPoll.start(native.POLL_READABLE | native.POLL_DISCONNECT);
+  }
+
+  #peerGone(): void {
+    if (this.#watchPoll !== null) {
+      this.#watchPoll.close();
+      this.#watchPoll = null;
+    }
+    const was = this.#state;
+    this.#state = VCHAN_DISCONNECTED;
+    if (was !== VCHAN_DISCONNECTED && !this.#closed) this.schedule("disconnect");
+    // Bytes already in our read ring stay readable.
+    if (this.#ready() > 0) this.schedule("data");
+  }
+}
+
+function checkMin(value: number | undefined, name: string): number {
+  const n = value ?? 4096;
+  if (!Number.isInteger(n) || n < 0 || n > MAX_RING_SIZE) {
+    throw new RangeError(`${name} must be 0..${MAX_RING_SIZE}, got ${String(n)}`);
+  }
+  return n;
+}
+
+/**
+ * libvchan_server_init on the shm backend: grants the control page and ring
+ * pages to `domain`, listens for its client, returns at once in state
+ * VCHAN_WAITING; `connect` fires when the client has mapped the rings.
+ */
+export function createShmServer(options: VchanServerOptions & ShmVchanExtra): ShmVchan {
+  const domain = checkDomainId(options.domain);
+  const port = checkPort(options.port);
+  const own = checkDomainId(options.ownDomain ?? ownDomainFromEnvironment(), "ownDomain");
+  const socketDir = options.socketDir ?? socketDirectoryFromEnvironment();
+  const [leftOrder, rightOrder] = chooseOrders(
+    checkMin(options.readMin, "readMin"),
+    checkMin(options.writeMin, "writeMin"),
+  );
+  const left = ringPlace(leftOrder);
+  const right = ringPlace(rightOrder);
+  const leftPages = left.inPage ? 0 : left.pages;
+  const rightPages = right.inPage ? 0 : right.pages;
+  const table = options.grants ?? new MemfdGrantTable({ domain: own, socketDir });
+  const ownsTable = options.grants === undefined;
+  const opened: number[] = [];
+  let shared: SharedPages | null = null;
+  try {
+    shared = table.share(domain, 1 + leftPages + rightPages, { writable: true, populate: true });
+    const memory = new Uint8Array(shared.buffer);
+    const ctrl = memory.subarray(0, CONTROL_PAGE_SIZE);
+    const view = new DataView(shared.buffer, 0, CONTROL_PAGE_SIZE);
+    view.setUint16(LEFT_ORDER, leftOrder, true);
+    view.setUint16(RIGHT_ORDER, rightOrder, true);
+    ctrl[CLI_LIVE] = LIVE_WAITING;
+    ctrl[SRV_LIVE] = LIVE_CONNECTED;
+    ctrl[CLI_NOTIFY] = VCHAN_NOTIFY_WRITE;
+    ctrl[SRV_NOTIFY] = 0;
+    for (let i = 0; i < leftPages + rightPages; i++) {
+      view.setUint32(GRANTS + 4 * i, shared.refs[1 + i] as number, true);
+    }
+    const leftRing = left.inPage
+      ? ctrl.subarray(left.offset, left.offset + 2 ** leftOrder)
+      : memory.subarray(CONTROL_PAGE_SIZE, CONTROL_PAGE_SIZE + 2 ** leftOrder);
+    const rightStart = CONTROL_PAGE_SIZE * (1 + leftPages);
+    const rightRing = right.inPage
+      ? ctrl.subarray(right.offset, right.offset + 2 ** rightOrder)
+      : memory.subarray(rightStart, rightStart + 2 ** rightOrder);
+    const serverToClient = native.eventfdCreate();
+    opened.push(serverToClient);
+    const clientToServer = native.eventfdCreate();
+    opened.push(clientToServer);
+    const socketPath = shmVchanSocketPath(socketDir, own, domain, port);
+    unlinkStale(socketPath);
+    const listenFd = native.listen("stream", socketPath, 1);
+    const hello = new Uint8Array(new Uint32Array([HELLO_MAGIC, HELLO_VERSION, shared.refs[0] as number, 0]).buffer);
+    return new ShmVchan({
+      role: "server",
+      domain,
+      port,
+      ctrl,
+      readRing: leftRing,
+      writeRing: rightRing,
+      kickFd: serverToClient,
+      waitFd: clientToServer,
+      listenFd,
+      watchFd: -1,
+      socketPath,
+      resources: { table, ownsTable, shared, mappings: [] },
+      hello,
+      sendFds: [serverToClient, clientToServer],
+    });
+  } catch (error) {
+    for (const fd of opened) native.close(fd);
+    if (shared !== null) table.revoke(shared);
+    if (ownsTable) table.destroy();
+    throw error;
+  }
+}
+
+/**
+ * libvchan_client_init on the shm backend: waits for the server's rendezvous
+ * socket, maps its control page and rings (checking every value it read
+ * there), marks itself live and kicks the server once. Resolves connected.
+ * Throws VCHAN_BAD_PEER for a malformed control page.
+ */
+export async function connectShmClient(options: VchanClientOptions & ShmVchanExtra): Promise<ShmVchan> {
+  const domain = checkDomainId(options.domain);
+  const port = checkPort(options.port);
+  const own = checkDomainId(options.ownDomain ?? ownDomainFromEnvironment(), "ownDomain");
+  const socketDir = options.socketDir ?? socketDirectoryFromEnvironment();
+  const table = options.grants ?? new MemfdGrantTable({ domain: own, socketDir });
+  const ownsTable = options.grants === undefined;
+  const mappings: GrantMapping[] = [];
+  let fds: number[] = [];
+  let fd = -1;
+  try {
+    fd = await connectWhenListening(shmVchanSocketPath(socketDir, domain, own, port), { signal: options.signal });
+    await table.attach(domain, options.signal === undefined ? {} : { signal: options.signal });
+    const hello = new Uint8Array(HELLO_BYTES);
+    for (;;) {
+      await whenReadable(fd, options.signal);
+      const received = native.recvmsg(fd, hello, 2);
+      if (received === null) continue;
+      fds = received.fds;
+      break;
+    }
+    const words = new Uint32Array(hello.buffer);
+    if (fds.length !== 2 || words[0] !== HELLO_MAGIC || words[1] !== HELLO_VERSION) {
+      throw new VchanError("VCHAN_BAD_PEER", `domain ${domain} sent a malformed vchan rendezvous message`);
+    }
+    const untrustedCtrlRef = words[2] as number;
+    const ctrlMapping = table.map(domain, [untrustedCtrlRef], { writable: true });
+    mappings.push(ctrlMapping);
+    const ctrl = new Uint8Array(ctrlMapping.buffer, 0, CONTROL_PAGE_SIZE);
+    const view = new DataView(ctrlMapping.buffer, 0, CONTROL_PAGE_SIZE);
+    const untrustedLeftOrder = view.getUint16(LEFT_ORDER, true);
+    const untrustedRightOrder = view.getUint16(RIGHT_ORDER, true);
+    const problem = checkOrders(untrustedLeftOrder, untrustedRightOrder);
+    if (problem !== null) throw new VchanError("VCHAN_BAD_PEER", `domain ${domain}'s vchan control page: ${problem}`);
+    // Now both orders are 10..20, distinct when below 12, and their refs fit the page.
+    const left = ringPlace(untrustedLeftOrder);
+    const right = ringPlace(untrustedRightOrder);
+    const leftPages = left.inPage ? 0 : left.pages;
+    const refsAt = (first: number, count: number): number[] =>
+      Array.from({ length: count }, (_, i) => view.getUint32(GRANTS + 4 * (first + i), true));
+    let leftRing: Uint8Array;
+    if (left.inPage) leftRing = ctrl.subarray(left.offset, left.offset + 2 ** untrustedLeftOrder);
+    else {
+      const mapping = table.map(domain, refsAt(0, left.pages), { writable: true });
+      mappings.push(mapping);
+      leftRing = new Uint8Array(mapping.buffer, 0, 2 ** untrustedLeftOrder);
+    }
+    let rightRing: Uint8Array;
+    if (right.inPage) rightRing = ctrl.subarray(right.offset, right.offset + 2 ** untrustedRightOrder);
+    else {
+      const mapping = table.map(domain, refsAt(leftPages, right.pages));
+      mappings.push(mapping);
+      rightRing = new Uint8Array(mapping.buffer, 0, 2 ** untrustedRightOrder);
+    }
+    const [serverToClient, clientToServer] = fds as [number, number];
+    Atomics.store(ctrl, SRV_NOTIFY, VCHAN_NOTIFY_WRITE);
+    const vchan = new ShmVchan({
+      role: "client",
+      domain,
+      port,
+      ctrl,
+      readRing: rightRing,
+      writeRing: leftRing,
+      kickFd: clientToServer,
+      waitFd: serverToClient,
+      listenFd: -1,
+      watchFd: fd,
+      socketPath: "",
+      resources: { table, ownsTable, shared: null, mappings },
+      hello: new Uint8Array(0),
+      sendFds: [],
+    });
+    fds = [];
+    fd = -1;
+    Atomics.store(ctrl, CLI_LIVE, LIVE_CONNECTED);
+    native.eventfdSignal(clientToServer);
+    return vchan;
+  } catch (error) {
+    for (const extra of fds) native.close(extra);
+    if (fd >= 0) native.close(fd);
+    for (const mapping of mappings) table.unmap(mapping);
+    if (ownsTable) table.destroy();
+    throw error;
+  }
+}
