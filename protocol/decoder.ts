@@ -274,20 +274,18 @@ export class StreamDecoder {
       return;
     }
     const word = this.smallView.getUint32(0, true);
-    handler.message({ type: "VERSION", version: word }, offset, undefined);
-    if (this.from === "agent") {
-      const negotiation = negotiateVersion(word, this.currentVersion);
-      if (!negotiation.ok) return this.fail(negotiation.error, handler);
-      this.currentVersion = negotiation.value.version;
+    // Negotiate first, so that `version` is already the negotiated one while the VERSION item is handled.
+    const outcome =
+      this.from === "agent"
+        ? negotiateVersion(word, this.currentVersion)
+        : acceptDaemonVersion(word, this.currentVersion);
+    if (outcome.ok) {
+      this.currentVersion = typeof outcome.value === "number" ? outcome.value : outcome.value.version;
       this.computeFastPath();
-      this.state = State.Header;
-    } else {
-      const accepted = acceptDaemonVersion(word, this.currentVersion);
-      if (!accepted.ok) return this.fail(accepted.error, handler);
-      this.currentVersion = accepted.value;
-      this.computeFastPath();
-      this.state = State.Xconf;
+      this.state = this.from === "agent" ? State.Header : State.Xconf;
     }
+    handler.message({ type: "VERSION", version: word }, offset, undefined);
+    if (!outcome.ok) this.fail(outcome.error, handler);
   }
 
   private begin(framing: Framing, handler: DecodeHandler): void {

@@ -178,6 +178,8 @@ export interface ValidatorConfig {
   overrideRedirectProtection?: boolean;
   /** guid.conf `allow_fullscreen`. Default false. */
   allowFullscreen?: boolean;
+  /** qubes-guid `-I/--invisible`: no windows are shown, so MAP is ignored. Default false. */
+  invisible?: boolean;
   /** The root window size. */
   screen: Size;
   /** The work area (`_NET_WORKAREA`); default the root, width rounded up to a multiple of 8. */
@@ -245,6 +247,7 @@ export class SessionValidator {
   private readonly overrideRedirectProtection: boolean;
   private readonly allowFullscreen: boolean;
   private readonly workArea: ScreenRect;
+  private readonly invisible: boolean;
   private clipboardRequested = false;
 
   /** Throws RangeError on a bad configuration (a programmer or config-file error, not hostile input). */
@@ -262,6 +265,7 @@ export class SessionValidator {
     this.overrideRedirectAllowed = (config.overrideRedirect ?? "allow") === "allow";
     this.overrideRedirectProtection = config.overrideRedirectProtection ?? true;
     this.allowFullscreen = config.allowFullscreen ?? false;
+    this.invisible = config.invisible ?? false;
     const { width, height } = config.screen;
     if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
       throw new RangeError(`screen must have a positive integer size, got ${width}x${height}`);
@@ -417,6 +421,7 @@ export class SessionValidator {
   }
 
   private map(m: MapMessage, state: WindowState): ValidationResult {
+    if (this.invisible) return drop("MAP_INVISIBLE", "MSG_MAP is ignored: the daemon runs invisible");
     if (state.mapped) return drop("MAP_MAPPED", "MSG_MAP of an already mapped window is ignored");
     if (state.docked) return drop("MAP_DOCKED", "MSG_MAP of a docked window is ignored");
     const notices: ClampNotice[] = [];

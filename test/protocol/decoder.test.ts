@@ -327,3 +327,15 @@ describe("handshake", () => {
     });
   }
 });
+
+describe("handshake order", () => {
+  it("the negotiated version is in force while the VERSION item is handled", () => {
+    const decoder = new StreamDecoder({ from: "agent", handshake: true });
+    const seen: number[] = [];
+    decoder.decode(Uint8Array.of(5, 0, 1, 0), {
+      message: () => seen.push(decoder.version),
+      error: () => undefined,
+    });
+    expect(seen).toEqual([0x00010005]);
+  });
+});

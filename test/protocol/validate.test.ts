@@ -353,6 +353,10 @@ describe("MAP", () => {
     expectReaction(withWindow({}, true).validate(map()), "MAP_MAPPED", "drop", false);
   });
 
+  it("ignores MAP when the daemon runs invisible", () => {
+    expectReaction(withWindow({ invisible: true }).validate(map()), "MAP_INVISIBLE", "drop", false);
+  });
+
   it("ignores MAP after the host mapped the window", () => {
     const validator = withWindow();
     validator.noteMappedByHost(W);
