@@ -105,3 +105,46 @@ export function copyRect(source: PixelBuffer, target: PixelBuffer, rect: Rect): 
   }
   return rowBytes * clipped.height;
 }
+
+/**
+ * Copies a `width` × `height` block from (`sourceX`, `sourceY`) of `source`
+ * to (`targetX`, `targetY`) of `target`, clipped to both buffers. Returns the
+ * bytes copied. This is how a surface placed at an offset inside its window
+ * (a subsurface, or a main surface whose window geometry starts inside it)
+ * lands in the window's framebuffer.
+ */
+export function copyBlock(
+  source: PixelBuffer,
+  sourceX: number,
+  sourceY: number,
+  target: PixelBuffer,
+  targetX: number,
+  targetY: number,
+  width: number,
+  height: number,
+): number {
+  // Clip against the source, then the target, moving both corners together.
+  let left = 0;
+  let top = 0;
+  let right = width;
+  let bottom = height;
+  left = Math.max(left, -sourceX, -targetX);
+  top = Math.max(top, -sourceY, -targetY);
+  right = Math.min(right, source.width - sourceX, target.width - targetX);
+  bottom = Math.min(bottom, source.height - sourceY, target.height - targetY);
+  if (right <= left || bottom <= top) return 0;
+  const rowBytes = (right - left) * 4;
+  const rows = bottom - top;
+  let from = (sourceY + top) * source.stride + (sourceX + left) * 4;
+  let to = (targetY + top) * target.stride + (targetX + left) * 4;
+  if (rowBytes === source.stride && rowBytes === target.stride) {
+    target.bytes.set(source.bytes.subarray(from, from + rows * rowBytes), to);
+    return rows * rowBytes;
+  }
+  for (let row = 0; row < rows; row++) {
+    target.bytes.set(source.bytes.subarray(from, from + rowBytes), to);
+    from += source.stride;
+    to += target.stride;
+  }
+  return rows * rowBytes;
+}
