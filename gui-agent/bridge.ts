@@ -23,6 +23,8 @@ import {
   WINDOW_FLAG_DEMANDS_ATTENTION,
   WINDOW_FLAG_FULLSCREEN,
   WINDOW_FLAG_MINIMIZE,
+  wmclassField,
+  wmnameData,
   type Message,
   type XconfMessage,
 } from "../protocol/index.ts";
@@ -33,7 +35,6 @@ import { coalesceDamage, copyBlock, type PixelBuffer } from "./damage.ts";
 import type { Rect } from "./geometry.ts";
 import { evdevFromXKeycode, modifiersFromXState, pointerActionFromXButton } from "./input-map.ts";
 import type { DaemonLink } from "./link.ts";
-import { encodeClassField, encodeTitle, WMCLASS_FIELD_BYTES, WMNAME_BYTES } from "./titles.ts";
 
 /** X event types in KEYPRESS/BUTTON/CROSSING/FOCUS. */
 const KEY_PRESS = 2;
@@ -423,19 +424,13 @@ export class WindowBridge {
 
   #sendTitle(window: QubesWindow): void {
     if (!window.created || window.overrideRedirect) return;
-    const data = new Uint8Array(WMNAME_BYTES);
-    data.set(encodeTitle(window.shell.title));
-    this.#send({ type: "WMNAME", window: window.id, data });
+    this.#send({ type: "WMNAME", window: window.id, data: wmnameData(window.shell.title) });
   }
 
   #sendClass(window: QubesWindow): void {
     if (!window.created || window.overrideRedirect) return;
     const appId = window.shell.appId;
-    const resClass = new Uint8Array(WMCLASS_FIELD_BYTES);
-    const resName = new Uint8Array(WMCLASS_FIELD_BYTES);
-    resClass.set(encodeClassField(appId));
-    resName.set(encodeClassField(appId));
-    this.#send({ type: "WMCLASS", window: window.id, res_class: resClass, res_name: resName });
+    this.#send({ type: "WMCLASS", window: window.id, res_class: wmclassField(appId), res_name: wmclassField(appId) });
   }
 
   #sendHints(window: QubesWindow): void {

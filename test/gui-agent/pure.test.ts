@@ -13,7 +13,6 @@ import {
   pointerActionFromXButton,
 } from "../../gui-agent/input-map.ts";
 import { defaultPositioner, Edge, FLIP_Y, positionPopup, RESIZE_X, SLIDE_X } from "../../gui-agent/positioner.ts";
-import { encodeClassField, encodeTitle } from "../../gui-agent/titles.ts";
 
 const screen: Rect = { x: 0, y: 0, width: 1920, height: 1080 };
 
@@ -132,30 +131,6 @@ describe("cursor names", () => {
     expect(cursorFromName("n-resize")).toBe(0x100 + 138);
     expect(cursorFromName("left_ptr")).toBe(0x100 + 68);
     expect(cursorFromName("no-such-cursor")).toBe(CURSOR_DEFAULT);
-  });
-});
-
-describe("titles", () => {
-  it("keeps a short title as UTF-8 without NULs", () => {
-    expect(new TextDecoder().decode(encodeTitle("héllo\0 wörld"))).toBe("héllo wörld");
-  });
-
-  it("truncates a long title at a character boundary to 124 bytes plus an ellipsis", () => {
-    const title = "é".repeat(100); // 200 bytes
-    const bytes = encodeTitle(title);
-    expect(bytes.length).toBe(124 + 3);
-    expect(new TextDecoder("utf-8", { fatal: true }).decode(bytes)).toBe("é".repeat(62) + "…");
-    const odd = encodeTitle("a" + "€".repeat(60)); // 1 + 180 bytes; 124 falls inside a 3-byte character
-    expect(odd.length).toBeLessThanOrEqual(127);
-    expect(new TextDecoder("utf-8", { fatal: true }).decode(odd).endsWith("…")).toBe(true);
-  });
-
-  it("keeps a 127-byte title whole", () => {
-    expect(encodeTitle("x".repeat(127)).length).toBe(127);
-  });
-
-  it("cuts class fields at 63 bytes on a character boundary", () => {
-    expect(encodeClassField("ü".repeat(40)).length).toBe(62);
   });
 });
 
