@@ -415,6 +415,28 @@ export async function swayWindowRect(
   };
 }
 
+/**
+ * Where weston shows the toplevel of `appId` (output coordinates), from the
+ * `scene-graph` debug stream (`weston-debug`, weston started with --debug).
+ */
+export async function westonWindowRect(
+  weston: RunningCompositor,
+  appId: string,
+): Promise<{ x: number; y: number; width: number; height: number } | undefined> {
+  requireProgram("weston-debug", "weston");
+  const { stdout } = await runClient(weston, "weston-debug", ["scene-graph"]);
+  const lines = stdout.toString("utf8").split("\n");
+  const view = lines.findIndex((line) => line.includes("role xdg_toplevel") && line.includes(` of ${appId},`));
+  if (view < 0) return undefined;
+  for (const line of lines.slice(view + 1, view + 4)) {
+    const position = /position: \((-?\d+), (-?\d+)\) -> \((-?\d+), (-?\d+)\)/.exec(line);
+    if (position === null) continue;
+    const [x, y, right, bottom] = position.slice(1).map(Number) as [number, number, number, number];
+    return { x, y, width: right - x, height: bottom - y };
+  }
+  return undefined;
+}
+
 /** A screenshot of weston's output through weston-screenshooter (weston must run with --debug). */
 export async function screenshotWeston(weston: RunningCompositor): Promise<RgbImage> {
   requireProgram("weston-screenshooter", "weston");
