@@ -73,7 +73,9 @@ export type WindowRequest =
   | { kind: "maximize"; on: boolean }
   | { kind: "minimize" }
   | { kind: "move" }
-  | { kind: "resize"; edges: number };
+  | { kind: "resize"; edges: number }
+  /** xdg_toplevel.show_window_menu at window coordinates (x, y). */
+  | { kind: "windowMenu"; x: number; y: number };
 
 /**
  * A toplevel or popup of an app: what the Qubes side turns into a Qubes
@@ -181,6 +183,10 @@ export interface ClipboardControl {
   read(limit: number): Promise<{ data: Uint8Array; truncated: boolean } | null>;
   /** Makes `data` the selection, offered as the text types above, owned by the compositor. */
   set(data: Uint8Array): void;
+  readonly events: {
+    /** An app (or set()) changed the selection. */
+    change: Signal<void>;
+  };
 }
 
 /** The compositor as the Qubes side drives it. */

@@ -1,0 +1,255 @@
+/**
+ * The agent end to end: real Wayland apps in the agent's compositor, a test
+ * peer standing in for the daemon (our own decoder and grant mapping) on a
+ * real vchan, and every byte the agent writes checked by qubes-gui-trace.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import pino from "pino";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+
+import { startAgent, type GuiAgent } from "../../gui-agent/index.ts";
+import { requireProgram } from "../helpers/compositors.ts";
+import { connectDaemonPeer, type DaemonPeer } from "../helpers/daemon-peer.ts";
+import { repoRoot } from "../helpers/processes.ts";
+
+const AGENT_DOMAIN = 5;
+const GUI_DOMAIN = 0;
+const KEY_PRESS = 2;
+const KEY_RELEASE = 3;
+const BUTTON_PRESS = 4;
+const BUTTON_RELEASE = 5;
+const FOCUS_IN = 9;
+
+let dir: string;
+let agent: GuiAgent;
+let peer: DaemonPeer;
+const children: ChildProcess[] = [];
+
+/** A running app and what it printed so far. */
+interface App {
+  child: ChildProcess;
+  output: () => string;
+  waitForOutput: (pattern: RegExp, what: string, timeoutMs?: number) => Promise<RegExpMatchArray>;
+}
+
+function startApp(command: string, args: string[], extraEnv: Record<string, string> = {}): App {
+  requireProgram(command);
+  const child = spawn(command, args, {
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: dir,
+      XDG_RUNTIME_DIR: dir,
+      WAYLAND_DISPLAY: agent.compositor.socketPath,
+      GDK_BACKEND: "wayland",
+      ...extraEnv,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+    cwd: dir,
+  });
+  children.push(child);
+  let output = "";
+  const listeners: Array<() => void> = [];
+  const onData = (chunk: Buffer): void => {
+    output += chunk.toString("utf8");
+    for (const listener of [...listeners]) listener();
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+  return {
+    child,
+    output: () => output,
+    waitForOutput: (pattern, what, timeoutMs = 15_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const match = output.match(pattern);
+          if (match !== null) {
+            listeners.splice(listeners.indexOf(check), 1);
+            clearTimeout(timer);
+            resolve(match);
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.splice(listeners.indexOf(check), 1);
+          reject(new Error(`timed out waiting for ${what}; ${command} printed:\n${output.slice(-2000)}`));
+        }, timeoutMs);
+        listeners.push(check);
+        check();
+      }),
+  };
+}
+
+function stopApps(): void {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  }
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), "qubes-agent-test-"));
+  agent = await startAgent({
+    guiDomain: GUI_DOMAIN,
+    ownDomain: AGENT_DOMAIN,
+    vchan: "socket",
+    grants: "memfd",
+    socketDir: dir,
+    waylandDisplay: path.join(dir, "wayland-agent"),
+    log: pino({ level: "silent" }),
+  });
+  peer = await connectDaemonPeer({ agentDomain: AGENT_DOMAIN, guiDomain: GUI_DOMAIN, socketDir: dir });
+});
+
+afterEach(() => stopApps());
+
+afterAll(() => {
+  stopApps();
+  peer?.close();
+  agent?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("windows", () => {
+  it("turns weston-simple-shm into CREATE, hints, title, class and MAP, then a dump and images whose pixels match", async () => {
+    const app = startApp("weston-simple-shm", []);
+    const window = await peer.waitForWindow((w) => w.title === "simple-shm", "simple-shm's window");
+    const types = peer.received.filter((m) => m.window === window.id).map((m) => m.type);
+    expect(types.slice(0, 4)).toEqual(["CREATE", "WINDOW_HINTS", "WMNAME", "WMCLASS"]);
+    expect(types).toContain("MAP");
+    expect(types.indexOf("WINDOW_DUMP")).toBeGreaterThan(types.indexOf("MAP"));
+    expect(window.created.override_redirect).toBe(0);
+    expect(window.resClass).toBe(window.resName);
+    // The app keeps animating: frames keep coming and the pages keep changing.
+    const before = agent.counters.frames;
+    await peer.waitFor(() => agent.counters.frames > before + 20, "20 more frames");
+    expect(peer.errors).toEqual([]);
+    expect(app.child.exitCode).toBeNull();
+  });
+
+  it("closes a window on CLOSE and acknowledges its DESTROY before the id is free", async () => {
+    const app = startApp("weston-simple-shm", []);
+    const window = await peer.waitForWindow(
+      (w) => w.title === "simple-shm" && peer.messages("DESTROY", w.id).length === 0,
+      "a new simple-shm window",
+    );
+    peer.send({ type: "CLOSE", window: window.id });
+    await peer.waitFor(() => peer.messages("DESTROY", window.id).length > 0, "DESTROY after CLOSE");
+    await new Promise<void>((resolve) => app.child.once("exit", () => resolve()));
+    expect(peer.windows.get(window.id)?.destroyed).toBe(true);
+  });
+});
+
+describe("input", () => {
+  it("delivers KEYPRESS, BUTTON and MOTION to wev", async () => {
+    const app = startApp("wev", []);
+    const window = await peer.waitForWindow((w) => w.resClass.length > 0 || w.title.length > 0, "wev's window");
+    await app.waitForOutput(/xdg_toplevel.*configure|wl_surface/i, "wev to draw");
+    peer.send({ type: "FOCUS", window: window.id, event_type: FOCUS_IN, mode: 0, detail: 3 });
+    await app.waitForOutput(/wl_keyboard.*enter/, "keyboard enter");
+    peer.send({ type: "KEYPRESS", window: window.id, event_type: KEY_PRESS, x: 0, y: 0, state: 0, keycode: 38 });
+    peer.send({ type: "KEYPRESS", window: window.id, event_type: KEY_RELEASE, x: 0, y: 0, state: 0, keycode: 38 });
+    await app.waitForOutput(/sym: a\s+\(97\)/, "the key 'a'");
+    peer.send({ type: "MOTION", window: window.id, x: 10, y: 12, state: 0, is_hint: 0 });
+    await app.waitForOutput(/wl_pointer.*(enter|motion)/, "pointer motion");
+    peer.send({ type: "BUTTON", window: window.id, event_type: BUTTON_PRESS, x: 10, y: 12, state: 0, button: 1 });
+    peer.send({ type: "BUTTON", window: window.id, event_type: BUTTON_RELEASE, x: 10, y: 12, state: 0x100, button: 1 });
+    await app.waitForOutput(/button: 272 \(left\), state: 1/, "left button press");
+    await app.waitForOutput(/button: 272 \(left\), state: 0/, "left button release");
+  });
+
+  it("types into foot: text lands in a file through cat", async () => {
+    const out = path.join(dir, "typed.txt");
+    startApp("foot", ["-e", "sh", "-c", `cat > ${out}`]);
+    const window = await peer.waitForWindow((w) => w.resClass === "foot", "foot's window");
+    peer.send({ type: "FOCUS", window: window.id, event_type: FOCUS_IN, mode: 0, detail: 3 });
+    // h i Return, then Ctrl+D ends cat.
+    for (const keycode of [43, 31, 36]) {
+      peer.send({ type: "KEYPRESS", window: window.id, event_type: KEY_PRESS, x: 0, y: 0, state: 0, keycode });
+      peer.send({ type: "KEYPRESS", window: window.id, event_type: KEY_RELEASE, x: 0, y: 0, state: 0, keycode });
+    }
+    peer.send({ type: "KEYPRESS", window: window.id, event_type: KEY_PRESS, x: 0, y: 0, state: 0, keycode: 37 });
+    peer.send({ type: "KEYPRESS", window: window.id, event_type: KEY_PRESS, x: 0, y: 0, state: 0x4, keycode: 40 });
+    peer.send({ type: "KEYPRESS", window: window.id, event_type: KEY_RELEASE, x: 0, y: 0, state: 0x4, keycode: 40 });
+    peer.send({ type: "KEYPRESS", window: window.id, event_type: KEY_RELEASE, x: 0, y: 0, state: 0x4, keycode: 37 });
+    await peer.waitFor(() => peer.windows.get(window.id)?.destroyed, "foot to exit after Ctrl+D");
+    expect(readFileSync(out, "utf8")).toBe("hi\n");
+  });
+});
+
+describe("clipboard", () => {
+  it("answers CLIPBOARD_REQ with what wl-copy put in the domain's clipboard", async () => {
+    requireProgram("wl-copy", "wl-clipboard");
+    const changed = new Promise<void>((resolve) => {
+      const off = agent.compositor.clipboard.events.change.add(() => {
+        off();
+        resolve();
+      });
+    });
+    startApp("wl-copy", ["copied from the domain"]);
+    await changed;
+    const before = peer.messages("CLIPBOARD_DATA").length;
+    peer.send({ type: "CLIPBOARD_REQ", window: 0 });
+    const reply = await peer.waitFor(() => peer.messages("CLIPBOARD_DATA")[before], "CLIPBOARD_DATA");
+    expect(new TextDecoder().decode(reply.data)).toBe("copied from the domain");
+  });
+
+  it("makes CLIPBOARD_DATA the selection that wl-paste prints", async () => {
+    peer.send({ type: "CLIPBOARD_DATA", window: 0, data: new TextEncoder().encode("pasted into the domain") });
+    const paste = startApp("wl-paste", ["--no-newline"]);
+    const code = await new Promise<number | null>((resolve) => paste.child.once("exit", resolve));
+    expect(paste.output()).toBe("pasted into the domain");
+    expect(code).toBe(0);
+  });
+});
+
+describe("the bytes on the wire", () => {
+  it("are all valid to qubes-gui-trace decode --from agent --handshake", () => {
+    const file = path.join(dir, "agent-bytes.bin");
+    writeFileSync(file, peer.rawBytes());
+    const run = spawnSync(
+      process.execPath,
+      [path.join(repoRoot, "bin", "qubes-gui-trace.js"), "decode", "--from", "agent", "--handshake", file],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    const lines = run.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string });
+    expect(lines[0]).toEqual({ type: "VERSION", version: 0x00010008 });
+    expect(lines.length).toBe(peer.received.length + 1);
+  });
+});
+
+describe("reconnect", () => {
+  it("replays every window to a daemon that connects again, and the apps keep running", async () => {
+    const app = startApp("weston-simple-shm", []);
+    await peer.waitForWindow((w) => w.title === "simple-shm", "simple-shm before the reconnect");
+    const gone = new Promise<void>((resolve) => agent.once("disconnected", () => resolve()));
+    peer.close();
+    await gone;
+    expect(app.child.exitCode).toBeNull();
+    peer = await connectDaemonPeer({ agentDomain: AGENT_DOMAIN, guiDomain: GUI_DOMAIN, socketDir: dir });
+    const window = await peer.waitForWindow((w) => w.title === "simple-shm", "simple-shm replayed");
+    const types = peer.received.filter((m) => m.window === window.id).map((m) => m.type);
+    expect(types.slice(0, 9)).toEqual([
+      "CREATE",
+      "CONFIGURE",
+      "WINDOW_DUMP",
+      "WMCLASS",
+      "WINDOW_HINTS",
+      "MAP",
+      "WMNAME",
+      "WINDOW_FLAGS",
+      "SHMIMAGE",
+    ]);
+    const before = agent.counters.frames;
+    await peer.waitFor(() => agent.counters.frames > before + 5, "frames after the reconnect");
+    expect(peer.errors).toEqual([]);
+  });
+});
