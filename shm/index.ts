@@ -30,7 +30,15 @@ export {
   ownDomainFromEnvironment,
   socketDirectoryFromEnvironment,
 } from "./environment.ts";
-export { connectWhenListening, unlinkStale, whenReadable, type ConnectOptions } from "./rendezvous.ts";
+export {
+  connectWhenListening,
+  listenReplacing,
+  unlinkIfOwn,
+  unlinkStale,
+  whenReadable,
+  type BoundListener,
+  type ConnectOptions,
+} from "./rendezvous.ts";
 export {
   DEFAULT_MAX_GRANTED_PAGES,
   MemfdGrantTable,

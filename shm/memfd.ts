@@ -25,7 +25,7 @@ import path from "node:path";
 import * as native from "../native/index.ts";
 import { checkDomainId, ownDomainFromEnvironment, socketDirectoryFromEnvironment } from "./environment.ts";
 import { ShmError } from "./errors.ts";
-import { connectWhenListening, unlinkStale, whenReadable } from "./rendezvous.ts";
+import { connectWhenListening, listenReplacing, unlinkIfOwn, whenReadable, type BoundListener } from "./rendezvous.ts";
 import {
   MAX_REFS_PER_MAP,
   type ContiguousRange,
@@ -94,10 +94,9 @@ interface OwnPool {
   readonly used: Uint8Array;
   /** Per page: 1 once ever granted, so it is zeroed when granted again. */
   readonly dirty: Uint8Array;
-  /** Listening socket fd and its poll handle. */
-  readonly listenFd: number;
+  /** The pair socket's listener and its poll handle. */
+  readonly listener: BoundListener;
   readonly listenPoll: native.Poll;
-  readonly socketPath: string;
 }
 
 /** Mapper-side state for one granting domain. */
@@ -299,8 +298,8 @@ export class MemfdGrantTable implements GrantTable {
     for (const shared of [...this.#shares.keys()]) this.revoke(shared);
     for (const pool of this.#ownPools.values()) {
       pool.listenPoll.close();
-      native.close(pool.listenFd);
-      unlinkStale(pool.socketPath);
+      native.close(pool.listener.fd);
+      unlinkIfOwn(pool.listener);
       native.munmap(pool.tableBuffer);
       native.close(pool.poolFd);
       native.close(pool.tableFd);
@@ -365,9 +364,8 @@ export class MemfdGrantTable implements GrantTable {
       const tableBuffer = native.mmap(tableFd, 0, tableBytes, { writable: true });
       const table = new Uint32Array(tableBuffer);
       table.set([TABLE_MAGIC, FORMAT_VERSION, this.domain, peer, capacity], 0);
-      const socketPath = grantSocketPath(this.socketDir, this.domain, peer);
-      unlinkStale(socketPath);
-      const listenFd = native.listen("stream", socketPath, 16);
+      const listener = listenReplacing(grantSocketPath(this.socketDir, this.domain, peer), 16);
+      const listenFd = listener.fd;
       const hello = new Uint8Array(new Uint32Array([HELLO_MAGIC, FORMAT_VERSION, this.domain, peer]).buffer);
       const listenPoll = new native.Poll(listenFd, () => {
         for (;;) {
@@ -392,9 +390,8 @@ export class MemfdGrantTable implements GrantTable {
         poolPages: 0,
         used: new Uint8Array(capacity),
         dirty: new Uint8Array(capacity),
-        listenFd,
+        listener,
         listenPoll,
-        socketPath,
       };
       this.#ownPools.set(peer, pool);
       return pool;

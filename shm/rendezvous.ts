@@ -4,7 +4,7 @@
  * while the path is missing or refuses, as qubes-core-vchan-socket's client
  * does, without ever blocking the event loop.
  */
-import { unlinkSync } from "node:fs";
+import { statSync, unlinkSync } from "node:fs";
 
 import * as native from "../native/index.ts";
 
@@ -98,6 +98,38 @@ export function whenReadable(fd: number, signal?: AbortSignal): Promise<void> {
 export function unlinkStale(path: string): void {
   try {
     unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+}
+
+/** A listening socket and the identity of the file it bound, so that only its owner removes the name. */
+export interface BoundListener {
+  /** The listening fd (owned by the caller). */
+  readonly fd: number;
+  /** The socket path. */
+  readonly path: string;
+  /** Device and inode of the socket file at bind time. */
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/** Removes a stale `path`, then listens there with `backlog`; remembers which file it bound. */
+export function listenReplacing(path: string, backlog: number): BoundListener {
+  unlinkStale(path);
+  const fd = native.listen("stream", path, backlog);
+  const stats = statSync(path);
+  return { fd, path, dev: stats.dev, ino: stats.ino };
+}
+
+/**
+ * Removes the listener's path if it still names the file this listener bound
+ * (a newer server may have replaced it: its name is not ours to remove).
+ */
+export function unlinkIfOwn(listener: BoundListener): void {
+  try {
+    const stats = statSync(listener.path);
+    if (stats.dev === listener.dev && stats.ino === listener.ino) unlinkSync(listener.path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }

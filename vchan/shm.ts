@@ -26,8 +26,10 @@ import {
   connectWhenListening,
   ownDomainFromEnvironment,
   socketDirectoryFromEnvironment,
-  unlinkStale,
+  listenReplacing,
+  unlinkIfOwn,
   whenReadable,
+  type BoundListener,
   type DomainId,
   type GrantMapping,
   type GrantTable,
@@ -144,10 +146,9 @@ export class ShmVchan extends VchanBase {
   readonly #kickFd: number;
   readonly #waitFd: number;
   readonly #waitPoll: native.Poll;
-  /** Listening socket while a server waits (-1 otherwise), and its poll. */
-  #listenFd: number;
+  /** Listening socket while a server waits (null otherwise), and its poll. */
+  #listener: BoundListener | null;
   #listenPoll: native.Poll | null = null;
-  readonly #socketPath: string;
   /** The rendezvous connection, kept as the death watch (-1 before/after). */
   #watchFd = -1;
   #watchPoll: native.Poll | null = null;
@@ -168,9 +169,8 @@ export class ShmVchan extends VchanBase {
     writeRing: Uint8Array;
     kickFd: number;
     waitFd: number;
-    listenFd: number;
+    listener: BoundListener | null;
     watchFd: number;
-    socketPath: string;
     resources: Resources;
     hello: Uint8Array;
     sendFds: number[];
@@ -187,16 +187,15 @@ export class ShmVchan extends VchanBase {
     this.#writeProd = Atomics.load(this.#ctrl32, this.#side.writeProd / 4);
     this.#kickFd = init.kickFd;
     this.#waitFd = init.waitFd;
-    this.#listenFd = init.listenFd;
-    this.#socketPath = init.socketPath;
+    this.#listener = init.listener;
     this.#resources = init.resources;
     this.#hello = init.hello;
     this.#sendFds = init.sendFds;
     this.#waitPoll = new native.Poll(this.#waitFd, () => this.#onEvent());
     this.#waitPoll.start(native.POLL_READABLE);
-    if (init.role === "server") {
+    if (this.#listener !== null) {
       this.#state = VCHAN_WAITING;
-      this.#listenPoll = new native.Poll(this.#listenFd, () => this.#onListen());
+      this.#listenPoll = new native.Poll(this.#listener.fd, () => this.#onListen());
       this.#listenPoll.start(native.POLL_READABLE);
     } else {
       this.#state = Atomics.load(this.#ctrl8, SRV_LIVE) === LIVE_CONNECTED ? VCHAN_CONNECTED : VCHAN_DISCONNECTED;
@@ -288,9 +287,10 @@ export class ShmVchan extends VchanBase {
     this.#waitPoll.close();
     this.#listenPoll?.close();
     this.#watchPoll?.close();
-    if (this.#listenFd >= 0) {
-      native.close(this.#listenFd);
-      unlinkStale(this.#socketPath);
+    if (this.#listener !== null) {
+      native.close(this.#listener.fd);
+      unlinkIfOwn(this.#listener);
+      this.#listener = null;
     }
     if (this.#watchFd >= 0) native.close(this.#watchFd);
     native.close(this.#kickFd);
@@ -383,13 +383,14 @@ export class ShmVchan extends VchanBase {
 
   /** Server: the one client arrived; hand it the control page ref and the eventfds. */
   #onListen(): void {
-    const fd = native.accept(this.#listenFd);
+    if (this.#listener === null) return;
+    const fd = native.accept(this.#listener.fd);
     if (fd === null) return;
     this.#listenPoll?.close();
     this.#listenPoll = null;
-    native.close(this.#listenFd);
-    this.#listenFd = -1;
-    unlinkStale(this.#socketPath);
+    native.close(this.#listener.fd);
+    unlinkIfOwn(this.#listener);
+    this.#listener = null;
     try {
       native.sendmsg(fd, this.#hello, this.#sendFds);
     } catch {
@@ -487,9 +488,7 @@ export function createShmServer(options: VchanServerOptions & ShmVchanExtra): Sh
     opened.push(serverToClient);
     const clientToServer = native.eventfdCreate();
     opened.push(clientToServer);
-    const socketPath = shmVchanSocketPath(socketDir, own, domain, port);
-    unlinkStale(socketPath);
-    const listenFd = native.listen("stream", socketPath, 1);
+    const listener = listenReplacing(shmVchanSocketPath(socketDir, own, domain, port), 1);
     const hello = new Uint8Array(new Uint32Array([HELLO_MAGIC, HELLO_VERSION, shared.refs[0] as number, 0]).buffer);
     return new ShmVchan({
       role: "server",
@@ -500,9 +499,8 @@ export function createShmServer(options: VchanServerOptions & ShmVchanExtra): Sh
       writeRing: rightRing,
       kickFd: serverToClient,
       waitFd: clientToServer,
-      listenFd,
+      listener,
       watchFd: -1,
-      socketPath,
       resources: { table, ownsTable, shared, mappings: [] },
       hello,
       sendFds: [serverToClient, clientToServer],
@@ -586,9 +584,8 @@ export async function connectShmClient(options: VchanClientOptions & ShmVchanExt
       writeRing: leftRing,
       kickFd: clientToServer,
       waitFd: serverToClient,
-      listenFd: -1,
+      listener: null,
       watchFd: fd,
-      socketPath: "",
       resources: { table, ownsTable, shared: null, mappings },
       hello: new Uint8Array(0),
       sendFds: [],

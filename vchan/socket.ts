@@ -23,7 +23,9 @@ import {
   connectWhenListening,
   ownDomainFromEnvironment,
   socketDirectoryFromEnvironment,
-  unlinkStale,
+  listenReplacing,
+  unlinkIfOwn,
+  type BoundListener,
   type DomainId,
 } from "../shm/index.ts";
 import { VchanBase, checkPort } from "./base.ts";
@@ -70,8 +72,8 @@ export class SocketVchan extends VchanBase {
   readonly #tx: ByteRing;
   /** The connected socket, or -1 (waiting, gone, closed). */
   #fd = -1;
-  /** The listening socket while a server waits, or -1. */
-  #listenFd = -1;
+  /** The listening socket while a server waits, or null. */
+  #listener: BoundListener | null = null;
   #poll: native.Poll | null = null;
   #pollEvents = 0;
   #state: VchanState;
@@ -89,7 +91,7 @@ export class SocketVchan extends VchanBase {
     readRingSize: number,
     writeRingSize: number,
     fd: number,
-    listenFd: number,
+    listener: BoundListener | null,
   ) {
     super(role, domain, port);
     this.socketPath = socketPath;
@@ -103,9 +105,10 @@ export class SocketVchan extends VchanBase {
       this.#poll = new native.Poll(fd, (error, events) => this.#onSocket(error, events));
       this.#updatePoll();
     } else {
-      this.#listenFd = listenFd;
+      if (listener === null) throw new TypeError("a waiting server needs its listener");
+      this.#listener = listener;
       this.#state = VCHAN_WAITING;
-      this.#poll = new native.Poll(listenFd, () => this.#onListen());
+      this.#poll = new native.Poll(listener.fd, () => this.#onListen());
       this.#poll.start(native.POLL_READABLE);
     }
   }
@@ -191,12 +194,10 @@ export class SocketVchan extends VchanBase {
     this.#closed = true;
     const wasOpen = this.#state !== VCHAN_DISCONNECTED;
     this.#state = VCHAN_DISCONNECTED;
-    if (this.#listenFd >= 0) {
+    if (this.#listener !== null) {
       this.#poll?.close();
       this.#poll = null;
-      native.close(this.#listenFd);
-      this.#listenFd = -1;
-      unlinkStale(this.socketPath);
+      this.#stopListening(this.#listener);
     }
     if (this.#fd >= 0) {
       if (this.#tx.length > 0) this.#flush();
@@ -217,19 +218,24 @@ export class SocketVchan extends VchanBase {
   }
 
   #onListen(): void {
-    const fd = native.accept(this.#listenFd);
+    if (this.#listener === null) return;
+    const fd = native.accept(this.#listener.fd);
     if (fd === null) return;
     // One connection only: stop listening and take the name away.
     this.#poll?.close();
-    native.close(this.#listenFd);
-    this.#listenFd = -1;
-    unlinkStale(this.socketPath);
+    this.#stopListening(this.#listener);
     this.#fd = fd;
     this.#state = VCHAN_CONNECTED;
     this.#poll = new native.Poll(fd, (error, events) => this.#onSocket(error, events));
     this.#pollEvents = 0;
     this.#updatePoll();
     this.schedule("connect");
+  }
+
+  #stopListening(listener: BoundListener): void {
+    native.close(listener.fd);
+    unlinkIfOwn(listener);
+    this.#listener = null;
   }
 
   #onSocket(error: native.SyscallError | null, events: number): void {
@@ -353,9 +359,8 @@ export function createSocketServer(options: VchanServerOptions): SocketVchan {
   const readSize = powerOfTwoAtLeast(checkMin(options.readMin, "readMin"), 4096);
   const writeSize = powerOfTwoAtLeast(checkMin(options.writeMin, "writeMin"), 4096);
   const socketPath = vchanSocketPath(options.socketDir ?? socketDirectoryFromEnvironment(), own, domain, port);
-  unlinkStale(socketPath);
-  const listenFd = native.listen("stream", socketPath, 1);
-  return new SocketVchan("server", domain, port, socketPath, readSize, writeSize, -1, listenFd);
+  const listener = listenReplacing(socketPath, 1);
+  return new SocketVchan("server", domain, port, socketPath, readSize, writeSize, -1, listener);
 }
 
 /**
@@ -369,5 +374,14 @@ export async function connectSocketClient(options: VchanClientOptions): Promise<
   const own = checkDomainId(options.ownDomain ?? ownDomainFromEnvironment(), "ownDomain");
   const socketPath = vchanSocketPath(options.socketDir ?? socketDirectoryFromEnvironment(), domain, own, port);
   const fd = await connectWhenListening(socketPath, { signal: options.signal });
-  return new SocketVchan("client", domain, port, socketPath, SOCKET_CLIENT_RING_SIZE, SOCKET_CLIENT_RING_SIZE, fd, -1);
+  return new SocketVchan(
+    "client",
+    domain,
+    port,
+    socketPath,
+    SOCKET_CLIENT_RING_SIZE,
+    SOCKET_CLIENT_RING_SIZE,
+    fd,
+    null,
+  );
 }

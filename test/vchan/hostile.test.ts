@@ -1,0 +1,253 @@
+// The shm backend against a peer that lies: a hand-made client or server that
+// speaks the rendezvous and writes whatever it likes into the control page.
+import { once } from "node:events";
+
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+import * as native from "../../native/index.ts";
+import { MemfdGrantTable, ShmError, connectWhenListening, whenReadable, type GrantMapping } from "../../shm/index.ts";
+import {
+  CLI_LIVE,
+  CLI_NOTIFY,
+  GRANTS,
+  LEFT_CONS,
+  LEFT_ORDER,
+  LEFT_PROD,
+  RIGHT_CONS,
+  RIGHT_ORDER,
+  RIGHT_PROD,
+  SRV_LIVE,
+  SRV_NOTIFY,
+  VCHAN_CONNECTED,
+  VCHAN_DISCONNECTED,
+  VchanError,
+  connectShmClient,
+  createShmServer,
+  shmVchanSocketPath,
+  type Vchan,
+} from "../../vchan/index.ts";
+import { temporaryDirectory } from "../helpers/processes.ts";
+
+const SERVER = 1;
+const CLIENT = 2;
+const PORT = 6000;
+/** The rendezvous message's magic ("QVSH") and version, written here independently of vchan/shm.ts. */
+const HELLO = [0x51565348, 1];
+
+let dir: { dir: string; remove: () => void };
+const cleanups: Array<() => void> = [];
+beforeEach(() => {
+  dir = temporaryDirectory();
+});
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+  dir.remove();
+});
+
+/** A hostile client: the real server's control page, writable, and its event channel. */
+interface HostileClient {
+  server: Vchan;
+  words: Uint32Array;
+  bytes: Uint8Array;
+  /** Wakes the server. */
+  kick: () => void;
+  /** The server's write ring (right), as the client sees it. */
+  rightRing: Uint8Array;
+  leftRing: Uint8Array;
+}
+
+async function hostileClient(): Promise<HostileClient> {
+  const server = createShmServer({ domain: CLIENT, ownDomain: SERVER, port: PORT, socketDir: dir.dir });
+  cleanups.push(() => server.close());
+  const table = new MemfdGrantTable({ domain: CLIENT, socketDir: dir.dir });
+  cleanups.push(() => table.destroy());
+  const fd = await connectWhenListening(shmVchanSocketPath(dir.dir, SERVER, CLIENT, PORT));
+  cleanups.push(() => native.close(fd));
+  await table.attach(SERVER);
+  await whenReadable(fd);
+  const hello = new Uint8Array(16);
+  const received = native.recvmsg(fd, hello, 2);
+  if (received === null || received.fds.length !== 2) throw new Error("no rendezvous message");
+  const [serverToClient, clientToServer] = received.fds as [number, number];
+  cleanups.push(() => {
+    native.close(serverToClient);
+    native.close(clientToServer);
+  });
+  const ref = new Uint32Array(hello.buffer)[2] as number;
+  const ctrl = table.map(SERVER, [ref], { writable: true });
+  const words = new Uint32Array(ctrl.buffer);
+  const bytes = new Uint8Array(ctrl.buffer);
+  // The GUI's sizes: order 12 both ways, one page each.
+  expect(new Uint16Array(ctrl.buffer)[LEFT_ORDER / 2]).toBe(12);
+  const left: GrantMapping = table.map(SERVER, [words[GRANTS / 4] as number], { writable: true });
+  const right: GrantMapping = table.map(SERVER, [words[GRANTS / 4 + 1] as number], { writable: true });
+  bytes[CLI_LIVE] = 1;
+  const kick = (): void => void native.eventfdSignal(clientToServer);
+  kick();
+  await server.whenConnected();
+  return { server, words, bytes, kick, leftRing: new Uint8Array(left.buffer), rightRing: new Uint8Array(right.buffer) };
+}
+
+describe("an shm vchan server against a lying client", () => {
+  it.each([
+    ["runs 2^32-1 ahead", 0xffffffff],
+    ["runs one byte more than the ring ahead", 4097],
+    ["runs 2^31 ahead", 2 ** 31],
+  ])("reads nothing when the client's producer index %s, and recovers when it tells the truth", async (_, lie) => {
+    const peer = await hostileClient();
+    const cons = peer.words[LEFT_CONS / 4] as number;
+    peer.words[LEFT_PROD / 4] = (cons + lie) >>> 0;
+    peer.kick();
+    const buffer = new Uint8Array(8192).fill(0xee);
+    expect(peer.server.dataReady()).toBe(0);
+    expect(peer.server.read(buffer)).toBe(0);
+    expect(buffer.every((byte) => byte === 0xee)).toBe(true);
+    // The truth: 5 bytes at the ring's start.
+    peer.leftRing.set([1, 2, 3, 4, 5], cons & 4095);
+    peer.words[LEFT_PROD / 4] = (cons + 5) >>> 0;
+    peer.kick();
+    await once(peer.server, "data");
+    expect(peer.server.read(buffer)).toBe(5);
+    expect([...buffer.subarray(0, 5)]).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("reads a full ring of the client's bytes and not one byte more", async () => {
+    const peer = await hostileClient();
+    peer.leftRing.fill(0xab);
+    peer.words[LEFT_PROD / 4] = ((peer.words[LEFT_CONS / 4] as number) + 4096) >>> 0;
+    peer.kick();
+    const buffer = new Uint8Array(10000);
+    expect(peer.server.read(buffer)).toBe(4096);
+    expect(buffer.subarray(0, 4096).every((byte) => byte === 0xab)).toBe(true);
+    expect(buffer.subarray(4096).every((byte) => byte === 0)).toBe(true);
+  });
+
+  it.each([
+    ["claims to have consumed bytes never written", 5],
+    ["claims a consumer index a whole ring behind", -4097],
+  ])("writes nothing when the client %s", async (_, lie) => {
+    const peer = await hostileClient();
+    const prod = peer.words[RIGHT_PROD / 4] as number;
+    peer.words[RIGHT_CONS / 4] = (prod + lie) >>> 0;
+    peer.kick();
+    expect(peer.server.bufferSpace()).toBe(0);
+    expect(peer.server.write(new Uint8Array(100).fill(7))).toBe(0);
+    expect(peer.server.send(new Uint8Array(1))).toBe(false);
+    expect(peer.rightRing.every((byte) => byte === 0)).toBe(true);
+  });
+
+  it("keeps its own ring order and index whatever the client writes over them", async () => {
+    const peer = await hostileClient();
+    const view = new DataView(peer.words.buffer);
+    view.setUint16(LEFT_ORDER, 0xffff, true);
+    view.setUint16(RIGHT_ORDER, 3, true);
+    const prod = peer.words[RIGHT_PROD / 4] as number;
+    peer.words[RIGHT_PROD / 4] = 0xdeadbeef;
+    peer.bytes[SRV_NOTIFY] = 0xff;
+    peer.bytes[CLI_NOTIFY] = 0xff;
+    peer.kick();
+    expect(peer.server.write(new Uint8Array([9, 8, 7]))).toBe(3);
+    // The bytes landed at the server's own index in its own ring.
+    expect([...peer.rightRing.subarray(prod & 4095, (prod & 4095) + 3)]).toEqual([9, 8, 7]);
+    expect(peer.words[RIGHT_PROD / 4]).toBe((prod + 3) >>> 0);
+    expect(peer.leftRing.every((byte) => byte === 0)).toBe(true);
+  });
+
+  it.each([0, 7, 255])("treats a client live byte of %s as gone", async (live) => {
+    const peer = await hostileClient();
+    const gone = once(peer.server, "disconnect");
+    peer.bytes[CLI_LIVE] = live;
+    peer.kick();
+    await gone;
+    expect(peer.server.isOpen()).toBe(VCHAN_DISCONNECTED);
+    expect(() => peer.server.write(new Uint8Array(1))).toThrow(VchanError);
+  });
+});
+
+/** A hostile server: a control page of our making, offered on the rendezvous socket. */
+function hostileServer(fill: (words: Uint32Array, view: DataView, refs: readonly number[]) => void, magic = HELLO[0]) {
+  const table = new MemfdGrantTable({ domain: SERVER, socketDir: dir.dir });
+  cleanups.push(() => table.destroy());
+  const shared = table.share(CLIENT, 3, { writable: true });
+  const words = new Uint32Array(shared.buffer);
+  const view = new DataView(shared.buffer);
+  view.setUint16(LEFT_ORDER, 12, true);
+  view.setUint16(RIGHT_ORDER, 12, true);
+  view.setUint8(CLI_LIVE, 2);
+  view.setUint8(SRV_LIVE, 1);
+  words[GRANTS / 4] = shared.refs[1] as number;
+  words[GRANTS / 4 + 1] = shared.refs[2] as number;
+  fill(words, view, shared.refs);
+  const serverToClient = native.eventfdCreate();
+  const clientToServer = native.eventfdCreate();
+  const listenFd = native.listen("stream", shmVchanSocketPath(dir.dir, SERVER, CLIENT, PORT), 1);
+  const hello = new Uint8Array(
+    new Uint32Array([magic as number, HELLO[1] as number, shared.refs[0] as number, 0]).buffer,
+  );
+  const accepted: number[] = [];
+  const poll = new native.Poll(listenFd, () => {
+    const fd = native.accept(listenFd);
+    if (fd === null) return;
+    accepted.push(fd);
+    native.sendmsg(fd, hello, [serverToClient, clientToServer]);
+  });
+  poll.start(native.POLL_READABLE);
+  cleanups.push(() => {
+    poll.close();
+    for (const fd of [listenFd, serverToClient, clientToServer, ...accepted]) native.close(fd);
+  });
+  return { words, view, kick: () => native.eventfdSignal(serverToClient) };
+}
+
+function connectClient(): Promise<Vchan> {
+  return connectShmClient({ domain: SERVER, ownDomain: CLIENT, port: PORT, socketDir: dir.dir }).then((client) => {
+    cleanups.push(() => client.close());
+    return client;
+  });
+}
+
+describe("an shm vchan client against a lying server", () => {
+  it.each([
+    [9, 12],
+    [12, 21],
+    [10, 10],
+    [11, 11],
+    [0xffff, 12],
+    [0, 0],
+  ])("refuses ring orders %s and %s", async (left, right) => {
+    hostileServer((_, view) => {
+      view.setUint16(LEFT_ORDER, left, true);
+      view.setUint16(RIGHT_ORDER, right, true);
+    });
+    await expect(connectClient()).rejects.toMatchObject({ name: "VchanError", code: "VCHAN_BAD_PEER" });
+  });
+
+  it("refuses ring refs that were never granted to it", async () => {
+    hostileServer((words) => {
+      words[GRANTS / 4] = 4000;
+    });
+    const error = await connectClient().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ShmError);
+    expect((error as ShmError).code).toBe("GRANT_NOT_GRANTED");
+  });
+
+  it("refuses a rendezvous message with a bad magic", async () => {
+    hostileServer(() => undefined, 0x12345678);
+    await expect(connectClient()).rejects.toMatchObject({ code: "VCHAN_BAD_PEER" });
+  });
+
+  it("reads nothing when the server's producer index lies, and sees a zeroed live byte as gone", async () => {
+    const peer = hostileServer(() => undefined);
+    const client = await connectClient();
+    expect(client.isOpen()).toBe(VCHAN_CONNECTED);
+    peer.words[RIGHT_PROD / 4] = 0x80000000;
+    peer.kick();
+    expect(client.dataReady()).toBe(0);
+    expect(client.read(new Uint8Array(100))).toBe(0);
+    const gone = once(client, "disconnect");
+    peer.view.setUint8(SRV_LIVE, 0);
+    peer.kick();
+    await gone;
+    expect(client.isOpen()).toBe(VCHAN_DISCONNECTED);
+  });
+});
