@@ -116,7 +116,7 @@ interface Protocol {
     version: number;
     requests: Message[];
     events: Message[];
-    enums: Array<{ name: string; entries: Array<{ name: string; value: number }> }>;
+    enums: Array<{ name: string; bitfield: boolean; entries: Array<{ name: string; value: number; since: number }> }>;
   }>;
 }
 
@@ -176,11 +176,13 @@ function readProtocol(xml: string): Protocol {
         .filter((child) => child.name === "enum")
         .map((enumeration) => ({
           name: enumeration.attributes.name ?? "",
+          bitfield: enumeration.attributes.bitfield === "true",
           entries: enumeration.children
             .filter((child) => child.name === "entry")
             .map((entry) => ({
               name: entry.attributes.name ?? "",
               value: integer(entry.attributes.value, `${name}.${enumeration.attributes.name} entry`),
+              since: integer(entry.attributes.since, `${name}.${enumeration.attributes.name} entry since`, 1),
             })),
         })),
     });
@@ -279,6 +281,21 @@ export function generate(xml: string, source: string): string {
       lines.push(`    ${quote(enumeration.name)}: { ${entries.join(", ")} },`);
     }
     lines.push(`  },`);
+    const bitfields = iface.enums
+      .filter((enumeration) => enumeration.bitfield)
+      .map((enumeration) => quote(enumeration.name));
+    if (bitfields.length > 0) lines.push(`  bitfields: [${bitfields.join(", ")}],`);
+    const newer = iface.enums.filter((enumeration) => enumeration.entries.some((entry) => entry.since > 1));
+    if (newer.length > 0) {
+      lines.push(`  enumSince: {`);
+      for (const enumeration of newer) {
+        const entries = enumeration.entries
+          .filter((entry) => entry.since > 1)
+          .map((entry) => `${quote(entry.name)}: ${entry.since}`);
+        lines.push(`    ${quote(enumeration.name)}: { ${entries.join(", ")} },`);
+      }
+      lines.push(`  },`);
+    }
     lines.push(`} as const satisfies InterfaceSpec;`);
     lines.push("");
   }

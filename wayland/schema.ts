@@ -41,6 +41,10 @@ export interface InterfaceSpec {
   readonly events: readonly MessageSpec[];
   /** Enum name → entry name → value. */
   readonly enums: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** Enums declared `bitfield="true"` (values combine with |). */
+  readonly bitfields?: readonly string[];
+  /** Enum name → entry name → the version that brought it, for entries newer than version 1. */
+  readonly enumSince?: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
 /** Which end of a connection a typing describes: objects are Resources on the server and Proxies on the client. */

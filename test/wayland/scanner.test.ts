@@ -6,7 +6,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { generate, generateAll, outputDir, parseXml } from "../../scripts/wayland-scanner.ts";
-import { allInterfaces, wl_output, wl_surface, xdg_toplevel } from "../../wayland/index.ts";
+import { allInterfaces, wl_output, wl_seat, wl_surface, xdg_toplevel } from "../../wayland/index.ts";
 
 describe("wayland-scanner", () => {
   it("committed generated files match what the installed XML gives (libwayland-dev, wayland-protocols)", () => {
@@ -32,6 +32,8 @@ describe("wayland-scanner", () => {
     });
     expect(wl_output.enums.transform["flipped_270"]).toBe(7);
     expect(xdg_toplevel.enums.state.tiled_bottom).toBe(8);
+    expect(xdg_toplevel.enumSince.state.tiled_bottom).toBe(2);
+    expect(wl_seat.bitfields).toEqual(["capability"]);
     for (const name of [
       "xdg_wm_base",
       "wp_viewporter",

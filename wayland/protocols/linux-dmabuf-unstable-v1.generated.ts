@@ -37,6 +37,7 @@ export const zwp_linux_buffer_params_v1 = {
     "error": { "already_used": 0, "plane_idx": 1, "plane_set": 2, "incomplete": 3, "invalid_format": 4, "invalid_dimensions": 5, "out_of_bounds": 6, "invalid_wl_buffer": 7 },
     "flags": { "y_invert": 1, "interlaced": 2, "bottom_first": 4 },
   },
+  bitfields: ["flags"],
 } as const satisfies InterfaceSpec;
 
 /** zwp_linux_dmabuf_feedback_v1, version 4. */
@@ -58,6 +59,7 @@ export const zwp_linux_dmabuf_feedback_v1 = {
   enums: {
     "tranche_flags": { "scanout": 1 },
   },
+  bitfields: ["tranche_flags"],
 } as const satisfies InterfaceSpec;
 
 /** Every interface of the linux_dmabuf_unstable_v1 protocol. */

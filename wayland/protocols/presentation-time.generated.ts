@@ -31,6 +31,7 @@ export const wp_presentation_feedback = {
   enums: {
     "kind": { "vsync": 1, "hw_clock": 2, "hw_completion": 4, "zero_copy": 8 },
   },
+  bitfields: ["kind"],
 } as const satisfies InterfaceSpec;
 
 /** Every interface of the presentation_time protocol. */

@@ -28,6 +28,7 @@ export const zwp_text_input_v3 = {
     "content_hint": { "none": 0, "completion": 1, "spellcheck": 2, "auto_capitalization": 4, "lowercase": 8, "uppercase": 16, "titlecase": 32, "hidden_text": 64, "sensitive_data": 128, "latin": 256, "multiline": 512 },
     "content_purpose": { "normal": 0, "alpha": 1, "digits": 2, "number": 3, "phone": 4, "url": 5, "email": 6, "name": 7, "password": 8, "pin": 9, "date": 10, "time": 11, "datetime": 12, "terminal": 13 },
   },
+  bitfields: ["content_hint"],
 } as const satisfies InterfaceSpec;
 
 /** zwp_text_input_manager_v3, version 1. */

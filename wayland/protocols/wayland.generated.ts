@@ -183,6 +183,7 @@ export const wl_data_device_manager = {
   enums: {
     "dnd_action": { "none": 0, "copy": 1, "move": 2, "ask": 4 },
   },
+  bitfields: ["dnd_action"],
 } as const satisfies InterfaceSpec;
 
 /** wl_shell, version 1. */
@@ -225,6 +226,7 @@ export const wl_shell_surface = {
     "transient": { "inactive": 1 },
     "fullscreen_method": { "default": 0, "scale": 1, "driver": 2, "fill": 3 },
   },
+  bitfields: ["resize", "transient"],
 } as const satisfies InterfaceSpec;
 
 /** wl_surface, version 5. */
@@ -271,6 +273,7 @@ export const wl_seat = {
     "capability": { "pointer": 1, "keyboard": 2, "touch": 4 },
     "error": { "missing_capability": 0 },
   },
+  bitfields: ["capability"],
 } as const satisfies InterfaceSpec;
 
 /** wl_pointer, version 8. */
@@ -298,6 +301,9 @@ export const wl_pointer = {
     "button_state": { "released": 0, "pressed": 1 },
     "axis": { "vertical_scroll": 0, "horizontal_scroll": 1 },
     "axis_source": { "wheel": 0, "finger": 1, "continuous": 2, "wheel_tilt": 3 },
+  },
+  enumSince: {
+    "axis_source": { "wheel_tilt": 6 },
   },
 } as const satisfies InterfaceSpec;
 
@@ -362,6 +368,7 @@ export const wl_output = {
     "transform": { "normal": 0, "90": 1, "180": 2, "270": 3, "flipped": 4, "flipped_90": 5, "flipped_180": 6, "flipped_270": 7 },
     "mode": { "current": 1, "preferred": 2 },
   },
+  bitfields: ["mode"],
 } as const satisfies InterfaceSpec;
 
 /** wl_region, version 1. */

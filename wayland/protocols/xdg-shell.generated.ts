@@ -43,6 +43,7 @@ export const xdg_positioner = {
     "gravity": { "none": 0, "top": 1, "bottom": 2, "left": 3, "right": 4, "top_left": 5, "bottom_left": 6, "top_right": 7, "bottom_right": 8 },
     "constraint_adjustment": { "none": 0, "slide_x": 1, "slide_y": 2, "flip_x": 4, "flip_y": 8, "resize_x": 16, "resize_y": 32 },
   },
+  bitfields: ["constraint_adjustment"],
 } as const satisfies InterfaceSpec;
 
 /** xdg_surface, version 5. */
@@ -95,6 +96,9 @@ export const xdg_toplevel = {
     "resize_edge": { "none": 0, "top": 1, "bottom": 2, "left": 4, "top_left": 5, "bottom_left": 6, "right": 8, "top_right": 9, "bottom_right": 10 },
     "state": { "maximized": 1, "fullscreen": 2, "resizing": 3, "activated": 4, "tiled_left": 5, "tiled_right": 6, "tiled_top": 7, "tiled_bottom": 8 },
     "wm_capabilities": { "window_menu": 1, "maximize": 2, "fullscreen": 3, "minimize": 4 },
+  },
+  enumSince: {
+    "state": { "tiled_left": 2, "tiled_right": 2, "tiled_top": 2, "tiled_bottom": 2 },
   },
 } as const satisfies InterfaceSpec;
 
