@@ -89,7 +89,7 @@ function consume(message: unknown): void {
 const handler: DecodeHandler = {
   message: (value) => consume(value),
   error: (error) => {
-    throw error;
+    throw new Error(error.toString());
   },
 };
 

@@ -13,18 +13,30 @@ export type Result<T, E = ProtocolError> = { ok: true; value: T } | { ok: false;
 
 /**
  * Base of every protocol fault, with a stable machine-readable `code` so that
- * callers and tests branch on the code and never on the message text.
+ * callers and tests branch on the code and never on the message text. It is a
+ * value carried in results, never thrown, so it deliberately does not extend
+ * Error: no stack trace is captured, and a hostile domain cannot make the
+ * daemon pay for one per message.
  */
-export abstract class ProtocolError extends Error {
+export abstract class ProtocolError {
   /** Stable identifier, e.g. `BAD_LENGTH`; never changes once published. */
   readonly code: string;
+  /** What happened, for logs (contains only numbers and sanitised text, never raw domain strings). */
+  readonly message: string;
+  /** The class name, as Error has it. */
+  readonly name: string;
   /** What the receiver does about it. */
   abstract readonly reaction: Reaction;
 
   constructor(code: string, message: string) {
-    super(message);
     this.code = code;
+    this.message = message;
     this.name = new.target.name;
+  }
+
+  /** `Name [CODE]: message`, for logs. */
+  toString(): string {
+    return `${this.name} [${this.code}]: ${this.message}`;
   }
 }
 
