@@ -103,5 +103,5 @@ export type {
   UntypedNewId,
 } from "./schema.ts";
 export * from "./protocols/all.generated.ts";
-export { createPipe, readPipe } from "./pipe.ts";
+export { createPipe, readPipe, writePipe } from "./pipe.ts";
 export type { PipeFds, PipeRead } from "./pipe.ts";

@@ -4,6 +4,8 @@
  * gives it). Built on an AF_UNIX stream socketpair, which behaves as a pipe
  * for write(2) and read(2), because Node has no pipe(2).
  */
+import { writeFile } from "node:fs";
+
 import {
   Poll,
   POLL_READABLE,
@@ -103,5 +105,26 @@ export function readPipe(readFd: number, limit: number, timeoutMs = 5000): Promi
     });
     const timer = setTimeout(() => finish(false), timeoutMs);
     poll.start(POLL_READABLE);
+  });
+}
+
+/**
+ * Writes `data` into `fd` (owned: closed when done) on Node's thread pool, in
+ * blocking mode, so a reader that never reads ties up a pool thread, not the
+ * event loop. Resolves false when the write failed (the reader went away).
+ */
+export function writePipe(fd: number, data: Uint8Array): Promise<boolean> {
+  return new Promise((resolve) => {
+    try {
+      setNonBlocking(fd, false);
+    } catch {
+      closeFd(fd);
+      resolve(false);
+      return;
+    }
+    writeFile(fd, data, (error) => {
+      closeFd(fd);
+      resolve(error === null);
+    });
   });
 }

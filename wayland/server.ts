@@ -531,7 +531,8 @@ export class Display {
   private readonly options: DisplayOptions;
   private readonly listeners: Listener[] = [];
   private nextGlobalName = 1;
-  private readonly removedGlobals = new Map<number, Global>();
+  /** Names of removed globals (never reused) → interface and version, for binds already in flight. */
+  private readonly removedGlobals = new Map<number, { interface: string; version: number }>();
   private serial = 0;
 
   constructor(options: DisplayOptions = {}) {
@@ -582,7 +583,7 @@ export class Display {
   removeGlobal(global: Global): void {
     if (this.globals.get(global.name) !== global) return;
     this.globals.delete(global.name);
-    this.removedGlobals.set(global.name, global);
+    this.removedGlobals.set(global.name, { interface: global.interface.name, version: global.version });
     for (const client of this.clients) {
       for (const registry of client.registries) {
         if (global.filter === undefined || global.filter(client)) registry.send("global_remove", global.name);
@@ -594,9 +595,9 @@ export class Display {
   bindGlobal(registry: Resource<"wl_registry">, name: number, id: UntypedNewId): void {
     const client = registry.client;
     const removed = this.removedGlobals.get(name);
-    if (removed !== undefined && removed.interface.name === id.interface) {
+    if (removed !== undefined && removed.interface === id.interface) {
       // Bound after global_remove was sent: an inert object the client can destroy.
-      client.createResource(removed.interface.name, Math.min(Math.max(id.version, 1), removed.version), id.id);
+      client.createResource(removed.interface, Math.min(Math.max(id.version, 1), removed.version), id.id);
       return;
     }
     const global = this.globals.get(name);
