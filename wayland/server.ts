@@ -371,7 +371,7 @@ export class Client {
     if (target === undefined) {
       const zombie = this.zombies.get(objectId);
       if (zombie !== undefined) return this.skipZombieRequest(zombie, opcode, bytes, view, start, end);
-      this.postError(1, DISPLAY_ERROR_INVALID_OBJECT, `invalid object ${objectId}`);
+      this.postError(1, DISPLAY_ERROR_INVALID_OBJECT, `no object ${objectId}`);
       return false;
     }
     const message = target.compiled.requests[opcode];
@@ -379,7 +379,7 @@ export class Client {
       this.postError(
         objectId,
         DISPLAY_ERROR_INVALID_METHOD,
-        `invalid method ${opcode}, object ${target.interface.name}#${objectId}`,
+        `${target.interface.name}#${objectId} has no request ${opcode}`,
       );
       return false;
     }
@@ -387,7 +387,7 @@ export class Client {
       this.postError(
         objectId,
         DISPLAY_ERROR_INVALID_METHOD,
-        `invalid method ${opcode} (since ${message.spec.since} > version ${target.version}), object ${target.interface.name}#${objectId}`,
+        `${target.interface.name}.${message.spec.name} needs version ${message.spec.since}; #${objectId} is version ${target.version}`,
       );
       return false;
     }
@@ -396,7 +396,7 @@ export class Client {
       this.postError(
         1,
         DISPLAY_ERROR_INVALID_METHOD,
-        `invalid arguments for ${target.interface.name}#${objectId}.${decoded.error}`,
+        `bad arguments to ${target.interface.name}#${objectId}.${decoded.error}`,
       );
       return false;
     }
@@ -417,7 +417,7 @@ export class Client {
           this.postError(
             1,
             DISPLAY_ERROR_INVALID_OBJECT,
-            `invalid object ${id} for ${message.spec.name} argument ${i}`,
+            `${message.spec.name} argument ${i}: no object ${id} of the right interface`,
           );
           return false;
         }
@@ -426,7 +426,7 @@ export class Client {
         const id = type === ARG_NEW_ID ? (args[i] as number) : (args[i] as UntypedNewId).id;
         if (id >= SERVER_ID_START || this.objects.has(id)) {
           closeFdArgs(message, args);
-          this.postError(1, DISPLAY_ERROR_INVALID_OBJECT, `invalid new id ${id}`);
+          this.postError(1, DISPLAY_ERROR_INVALID_OBJECT, `new object id ${id} is taken or not the client's to choose`);
           return false;
         }
         this.zombies.delete(id);
@@ -467,7 +467,7 @@ export class Client {
   ): boolean {
     const message = zombie.requests[opcode];
     if (message === undefined) {
-      this.postError(1, DISPLAY_ERROR_INVALID_METHOD, `invalid method ${opcode} on a destroyed ${zombie.spec.name}`);
+      this.postError(1, DISPLAY_ERROR_INVALID_METHOD, `a destroyed ${zombie.spec.name} has no request ${opcode}`);
       return false;
     }
     const decoded = decodeArgs(message, bytes, view, start, end, this.connection.fds);
@@ -475,7 +475,7 @@ export class Client {
       this.postError(
         1,
         DISPLAY_ERROR_INVALID_METHOD,
-        `invalid arguments for a destroyed ${zombie.spec.name}.${decoded.error}`,
+        `bad arguments to a destroyed ${zombie.spec.name}.${decoded.error}`,
       );
       return false;
     }
@@ -602,20 +602,20 @@ export class Display {
     }
     const global = this.globals.get(name);
     if (global === undefined || (global.filter !== undefined && !global.filter(client))) {
-      registry.postError(DISPLAY_ERROR_INVALID_OBJECT, `invalid global ${id.interface} (${name})`);
+      registry.postError(DISPLAY_ERROR_INVALID_OBJECT, `no global ${name} to bind as ${id.interface}`);
       return;
     }
     if (global.interface.name !== id.interface) {
       registry.postError(
         DISPLAY_ERROR_INVALID_OBJECT,
-        `invalid interface for global ${name}: have ${global.interface.name}, wanted ${id.interface}`,
+        `global ${name} is ${global.interface.name}, not ${id.interface}`,
       );
       return;
     }
     if (id.version < 1 || id.version > global.version) {
       registry.postError(
         DISPLAY_ERROR_INVALID_OBJECT,
-        `invalid version for global ${id.interface} (${name}): have ${global.version}, wanted ${id.version}`,
+        `global ${name} (${id.interface}) offers up to version ${global.version}, bind asked for ${id.version}`,
       );
       return;
     }

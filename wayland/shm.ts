@@ -140,7 +140,7 @@ export function createShmGlobal(
       create_pool: (poolResource, fd, size) => {
         if (size <= 0) {
           closeFd(fd);
-          shm.postError(errors.invalid_stride, `invalid pool size ${size}`);
+          shm.postError(errors.invalid_stride, `a pool of ${size} bytes`);
           return;
         }
         let pool: ShmPool;
@@ -165,7 +165,7 @@ function implementPool(resource: Resource<"wl_shm_pool">, pool: ShmPool, formats
   resource.implement({
     create_buffer: (buffer, offset, width, height, stride, format) => {
       if (!formats.includes(format)) {
-        resource.postError(errors.invalid_format, `invalid format 0x${format.toString(16)}`);
+        resource.postError(errors.invalid_format, `format 0x${format.toString(16)} was not advertised`);
         return;
       }
       // Now 0 < width, 0 < height, width·4 ≤ stride, and the last row ends inside the pool.
@@ -179,7 +179,7 @@ function implementPool(resource: Resource<"wl_shm_pool">, pool: ShmPool, formats
       ) {
         resource.postError(
           errors.invalid_stride,
-          `invalid width, height or stride (${width}x${height}, ${stride}, offset ${offset})`,
+          `buffer ${width}x${height}, stride ${stride}, offset ${offset} does not fit a pool of ${pool.size} bytes`,
         );
         return;
       }
@@ -190,7 +190,7 @@ function implementPool(resource: Resource<"wl_shm_pool">, pool: ShmPool, formats
     },
     resize: (size) => {
       if (size < pool.size) {
-        resource.postError(errors.invalid_fd, `shrinking pool invalid (${pool.size} to ${size})`);
+        resource.postError(errors.invalid_fd, `a pool only grows (${pool.size} to ${size} bytes)`);
         return;
       }
       try {
