@@ -4,12 +4,15 @@
  * round trip between two C processes compiled and run in this run.
  */
 import { execFileSync, spawn } from "node:child_process";
+import os from "node:os";
 import path from "node:path";
 
 import * as native from "../native/index.ts";
-import { benchDir, compileC, sampleAsync, stats, type BenchContext, type BenchRow } from "./lib.ts";
+import { benchDir, compileC, stats, type BenchContext, type BenchRow } from "./lib.ts";
 
 const C_SOURCE = String.raw`
+#define _GNU_SOURCE
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,18 +21,30 @@ const C_SOURCE = String.raw`
 #include <time.h>
 #include <unistd.h>
 
+static void pin(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  sched_setaffinity(0, sizeof set, &set);
+}
+
+/* usage: eventfd-roundtrip N [PARENT_CPU CHILD_CPU] (-1 = not pinned) */
 int main(int argc, char** argv) {
   int n = argc > 1 ? atoi(argv[1]) : 10000;
+  int parentCpu = argc > 3 ? atoi(argv[2]) : -1, childCpu = argc > 3 ? atoi(argv[3]) : -1;
   int ping = eventfd(0, 0), pong = eventfd(0, 0);
   uint64_t one = 1, value;
   pid_t child = fork();
   if (child == 0) {
+    pin(childCpu);
     for (;;) {
       if (read(ping, &value, 8) != 8) return 1;
       if (value >= 1000000) return 0;
       if (write(pong, &one, 8) != 8) return 1;
     }
   }
+  pin(parentCpu);
   double* samples = malloc(sizeof(double) * n);
   for (int i = -100; i < n; i++) {
     struct timespec start, end;
@@ -47,49 +62,93 @@ int main(int argc, char** argv) {
 }
 `;
 
-async function nodeRoundTrips(iterations: number): Promise<number[]> {
+/** CPU placement of the two processes: unpinned, both on CPU 0, or one on each of CPUs 0 and 1. */
+type Placement = "free" | "same CPU" | "two CPUs";
+
+/** [this side's CPU, the peer's CPU], or -1 for not pinned. */
+function cpus(placement: Placement): [number, number] {
+  if (placement === "free") return [-1, -1];
+  return placement === "same CPU" ? [0, 0] : [0, 1];
+}
+
+/** Pins every thread of this process to `cpu` (or to every CPU for -1) with taskset. */
+function pinSelf(cpu: number): void {
+  const list = cpu < 0 ? `0-${os.availableParallelism() - 1}` : String(cpu);
+  execFileSync("taskset", ["-a", "-p", "-c", list, String(process.pid)], { stdio: "ignore" });
+}
+
+/**
+ * The Node side: the Poll callback consumes the pong, records the time and
+ * signals the next ping at once (no promise per round trip), so the figure
+ * is the addon's and libuv's cost, not the harness's.
+ */
+async function nodeRoundTrips(iterations: number, placement: Placement): Promise<number[]> {
   const ping = native.eventfdCreate();
   const pong = native.eventfdCreate();
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(benchDir, "peers", "eventfd-echo.ts")], {
-    stdio: ["ignore", "inherit", "inherit", ping, pong],
-  });
-  let wake: (() => void) | undefined;
-  const poll = new native.Poll(pong, () => {
-    if (native.eventfdConsume(pong) > 0) wake?.();
-  });
-  poll.start(native.POLL_READABLE);
-  const roundTrip = (): Promise<void> =>
-    new Promise((resolve) => {
-      wake = resolve;
+  const [own, peer] = cpus(placement);
+  const pinPeer = peer < 0 ? [] : ["taskset", "-c", String(peer)];
+  const [command, ...prefix] = [...pinPeer, process.execPath];
+  const child = spawn(
+    command as string,
+    [...prefix, "--import", "tsx", path.join(benchDir, "peers", "eventfd-echo.ts")],
+    { stdio: ["ignore", "inherit", "inherit", ping, pong] },
+  );
+  pinSelf(own);
+  const warmup = 500;
+  const samples: number[] = [];
+  let start = 0n;
+  let round = 0;
+  await new Promise<void>((resolve) => {
+    const poll = new native.Poll(pong, () => {
+      if (native.eventfdConsume(pong) === 0) return;
+      const end = process.hrtime.bigint();
+      if (round >= warmup) samples.push(Number(end - start) / 1000);
+      round += 1;
+      if (samples.length === iterations) {
+        poll.close();
+        resolve();
+        return;
+      }
+      start = process.hrtime.bigint();
       native.eventfdSignal(ping);
     });
-  // The first round trip waits for the child to start.
-  await roundTrip();
-  const samples = await sampleAsync(roundTrip, iterations, 200);
+    poll.start(native.POLL_READABLE);
+    start = process.hrtime.bigint();
+    native.eventfdSignal(ping);
+  });
+  pinSelf(-1);
   native.eventfdSignal(ping, 1_000_000);
   await new Promise((resolve) => child.on("exit", resolve));
-  poll.close();
   native.close(ping);
   native.close(pong);
   return samples;
 }
 
-export default async function eventfdRoundTrip(context: BenchContext): Promise<BenchRow[]> {
-  const iterations = context.iterations(20_000, 500);
-  const binary = compileC("eventfd-roundtrip", C_SOURCE);
-  const cSamples = execFileSync(binary, [String(iterations)], { encoding: "utf8" })
+function cRoundTrips(binary: string, iterations: number, placement: Placement): number[] {
+  const [parent, child] = cpus(placement);
+  return execFileSync(binary, [String(iterations), String(parent), String(child)], { encoding: "utf8" })
     .trim()
     .split("\n")
     .map(Number);
-  const nodeSamples = await nodeRoundTrips(iterations);
-  return [
-    {
-      name: "eventfd round trip, 2 Node processes (addon + uv_poll)",
+}
+
+export default async function eventfdRoundTrip(context: BenchContext): Promise<BenchRow[]> {
+  const iterations = context.iterations(20_000, 500);
+  const binary = compileC("eventfd-roundtrip", C_SOURCE);
+  // The Node process runs pinned as the C parent is, so both sides see the same placement.
+  const rows: BenchRow[] = [];
+  const placements: Placement[] = os.availableParallelism() >= 2 ? ["two CPUs", "same CPU"] : ["free"];
+  for (const placement of placements) {
+    const cSamples = cRoundTrips(binary, iterations, placement);
+    const nodeSamples = await nodeRoundTrips(iterations, placement);
+    rows.push({
+      name: `eventfd round trip, 2 Node processes (addon + uv_poll), ${placement}`,
       unit: "µs",
       value: stats(nodeSamples),
-      baseline: { name: "same round trip, 2 C processes (blocking read)", value: stats(cSamples) },
+      baseline: { name: `same round trip, 2 C processes (blocking read), ${placement}`, value: stats(cSamples) },
       better: "lower",
-      target: "≤ 2",
-    },
-  ];
+      target: placement === "two CPUs" ? "≤ 2" : undefined,
+    });
+  }
+  return rows;
 }
