@@ -82,6 +82,16 @@ export abstract class VchanBase extends EventEmitter<VchanEvents> implements Vch
     });
   }
 
+  /**
+   * Emits `event` now: for readiness found by a Poll callback, which runs on
+   * the event loop and not inside a call on the channel (a loop turn saved
+   * per message).
+   */
+  protected emitNow(event: keyof VchanEvents): void {
+    this.#pending.delete(event);
+    this.emit(event);
+  }
+
   /** Throws VCHAN_TOO_LARGE for an all-or-nothing transfer that can never fit a ring of `size` bytes. */
   protected checkFits(length: number, size: number, what: "send" | "recv"): void {
     if (length > size) {

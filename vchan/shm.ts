@@ -317,13 +317,25 @@ export class ShmVchan extends VchanBase {
     return used > this.writeRingSize ? 0 : this.writeRingSize - used;
   }
 
-  /** Asks the peer to signal us on its next write (WRITE) or consume (READ). */
+  /**
+   * Asks the peer to signal us on its next write (WRITE) or consume (READ).
+   * The caller re-checks the indices afterwards (no lost wake-up: both sides
+   * use sequentially consistent atomics).
+   */
   #request(bit: number): void {
-    Atomics.or(this.#ctrl8, this.#side.peerNotify, bit);
+    // A plain load first: the locked RMW only when the bit is not set yet (the line is shared with the peer).
+    if ((Atomics.load(this.#ctrl8, this.#side.peerNotify) & bit) === 0)
+      Atomics.or(this.#ctrl8, this.#side.peerNotify, bit);
   }
 
-  /** After our write (WRITE) or consume (READ): kicks the peer if it asked. */
+  /**
+   * After our write (WRITE) or consume (READ), published with a seq-cst
+   * store: kicks the peer if it asked. A peer that sets the bit after our
+   * load re-checks the index we already published, so testing with a load
+   * before the atomic clear loses no wake-up.
+   */
   #notify(bit: number): void {
+    if ((Atomics.load(this.#ctrl8, this.#side.ownNotify) & bit) === 0) return;
     const before = Atomics.and(this.#ctrl8, this.#side.ownNotify, ~bit & 0xff);
     if ((before & bit) !== 0) native.eventfdSignal(this.#kickFd);
   }
@@ -370,15 +382,17 @@ export class ShmVchan extends VchanBase {
       this.#peerGone();
     }
     this.#request(VCHAN_NOTIFY_WRITE);
-    if (this.#ready() > 0) this.schedule("data");
+    let drain = false;
     if (this.#wantDrain && this.#state === VCHAN_CONNECTED) {
       if (this.#space() > 0) {
         this.#wantDrain = false;
-        this.schedule("drain");
+        drain = true;
       } else {
         this.#request(VCHAN_NOTIFY_READ);
       }
     }
+    if (this.#ready() > 0) this.emitNow("data");
+    if (drain && !this.#closed) this.emitNow("drain");
   }
 
   /** Server: the one client arrived; hand it the control page ref and the eventfds. */

@@ -81,6 +81,8 @@ export class SocketVchan extends VchanBase {
   #closed = false;
   /** A write or send came up short: emit `drain` when space is freed. */
   #wantDrain = false;
+  /** The last receive found the socket empty: skip receiving until the Poll says readable. */
+  #drained = false;
 
   /** @internal Use createSocketServer / connectSocketClient. */
   constructor(
@@ -243,7 +245,11 @@ export class SocketVchan extends VchanBase {
       this.#peerGone();
       return;
     }
-    if ((events & native.POLL_READABLE) !== 0 && this.#fill()) this.schedule("data");
+    let arrived = false;
+    if ((events & native.POLL_READABLE) !== 0) {
+      this.#drained = false;
+      arrived = this.#fill();
+    }
     if ((events & native.POLL_WRITABLE) !== 0) {
       this.#flush();
       if (this.#closed && this.#tx.length === 0) {
@@ -253,6 +259,7 @@ export class SocketVchan extends VchanBase {
       this.#drainIfRoom();
     }
     this.#updatePoll();
+    if (arrived) this.emitNow("data");
   }
 
   /** After a short write: emits `drain` once the write ring has room (the socket may already have taken it all). */
@@ -279,6 +286,7 @@ export class SocketVchan extends VchanBase {
 
   /** One non-blocking receive: bytes, 0 when nothing is there, -1 at end of stream. */
   #receive(into: Uint8Array): number {
+    if (this.#drained) return 0;
     let received: native.Received | null;
     try {
       received = native.recvmsg(this.#fd, into, 0);
@@ -286,11 +294,16 @@ export class SocketVchan extends VchanBase {
       this.#peerGone();
       return -1;
     }
-    if (received === null) return 0;
+    if (received === null) {
+      this.#drained = true;
+      return 0;
+    }
     if (received.bytes === 0) {
       this.#peerGone();
       return -1;
     }
+    // A short receive emptied the socket (a stream returns all it has, up to the buffer).
+    if (received.bytes < into.length) this.#drained = true;
     return received.bytes;
   }
 
