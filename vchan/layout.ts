@@ -21,17 +21,27 @@
  * control page at 1024, 11 at 2048, 12..20 are 2^(order-12) granted pages.
  */
 
-/** Byte offsets in the control page. */
+/** Offset of left.cons: how far the server has read the left ring (u32, free-running). */
 export const LEFT_CONS = 0;
+/** Offset of left.prod: how far the client has written the left ring. */
 export const LEFT_PROD = 4;
+/** Offset of right.cons: how far the client has read the right ring. */
 export const RIGHT_CONS = 8;
+/** Offset of right.prod: how far the server has written the right ring. */
 export const RIGHT_PROD = 12;
+/** Offset of left_order (u16): log2 of the left ring's size. */
 export const LEFT_ORDER = 16;
+/** Offset of right_order (u16): log2 of the right ring's size. */
 export const RIGHT_ORDER = 18;
+/** Offset of cli_live (u8): the client's liveness. */
 export const CLI_LIVE = 20;
+/** Offset of srv_live (u8): the server's liveness. */
 export const SRV_LIVE = 21;
+/** Offset of cli_notify (u8): what the client must signal (bits set by the server). */
 export const CLI_NOTIFY = 22;
+/** Offset of srv_notify (u8): what the server must signal (bits set by the client). */
 export const SRV_NOTIFY = 23;
+/** Offset of grants[] (u32 each): refs of the ring pages, the left ring's first. */
 export const GRANTS = 24;
 
 /** The control page's size: one 4096-byte grant page. */
@@ -40,17 +50,21 @@ export const CONTROL_PAGE_SIZE = 4096;
 /** The most grant refs the control page has room for after its header. */
 export const MAX_RING_GRANTS = (CONTROL_PAGE_SIZE - GRANTS) / 4;
 
-/** Live byte values. */
+/** Live byte: the side closed or died. */
 export const LIVE_GONE = 0;
+/** Live byte: the side is connected. */
 export const LIVE_CONNECTED = 1;
+/** Live byte: the client has not connected yet (set by the server). */
 export const LIVE_WAITING = 2;
 
-/** Notify bits: "tell me when you write" and "tell me when you consume". */
+/** Notify bit: "tell me when you write". */
 export const VCHAN_NOTIFY_WRITE = 1;
+/** Notify bit: "tell me when you consume". */
 export const VCHAN_NOTIFY_READ = 2;
 
-/** Ring orders a client accepts. */
+/** The smallest ring order a client accepts (1 KiB, inside the control page). */
 export const MIN_ORDER = 10;
+/** The largest ring order a client accepts (1 MiB of pages). */
 export const MAX_ORDER = 20;
 
 /** Where a ring of `order` lives: inside the control page (at `offset`), or on its own pages. */
