@@ -16,6 +16,7 @@ import { ProtocolError, WaylandError } from "./errors.ts";
 import { allInterfaces, wl_display } from "./protocols/all.generated.ts";
 import type { Args, ClientRequestsOf, EventsOf, InterfaceSpec, UntypedNewId } from "./schema.ts";
 import { Signal } from "./signal.ts";
+import { traceEnabled, traceMessage } from "./trace.ts";
 import {
   ARG_FD,
   ARG_NEW_ID,
@@ -227,6 +228,7 @@ export class ClientConnection {
   destroyed = false;
 
   private readonly connection: Connection;
+  private readonly trace = traceEnabled("client");
   private readonly objects = new Map<number, Proxy>();
   /** Ids whose proxy was destroyed by a destructor request, waiting for delete_id (their interface decodes late events). */
   private readonly zombies = new Map<number, CompiledInterface>();
@@ -377,6 +379,7 @@ export class ClientConnection {
     }
     try {
       this.connection.send(proxy.id, message, wire);
+      if (this.trace) traceMessage("client", "->", proxy.interface.name, proxy.id, message.spec, wire);
     } catch (error) {
       if (created !== undefined) this.freeIds.push(created.id);
       throw error;
@@ -463,6 +466,7 @@ export class ClientConnection {
         args[i] = created;
       }
     }
+    if (this.trace) traceMessage("client", "<-", proxy.interface.name, objectId, message.spec, args);
     const listeners = proxy.listeners.get(message.spec.name);
     if (listeners !== undefined && listeners.length > 0) {
       // The listeners own any fd argument from here on.

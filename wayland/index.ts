@@ -57,6 +57,8 @@ export type { ConnectOptions, Created, GlobalInfo } from "./client.ts";
 export { ProtocolError, WaylandError } from "./errors.ts";
 export type { WaylandErrorCode } from "./errors.ts";
 export { Signal } from "./signal.ts";
+export { traceEnabled } from "./trace.ts";
+export type { TraceSide } from "./trace.ts";
 export {
   BYTES_PER_PIXEL,
   ClientShmPool,
@@ -103,5 +105,5 @@ export type {
   UntypedNewId,
 } from "./schema.ts";
 export * from "./protocols/all.generated.ts";
-export { createPipe, readPipe, writePipe } from "./pipe.ts";
+export { closeFd, createPipe, readPipe, writePipe } from "./pipe.ts";
 export type { PipeFds, PipeRead } from "./pipe.ts";

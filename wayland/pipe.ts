@@ -6,15 +6,7 @@
  */
 import { writeFile } from "node:fs";
 
-import {
-  Poll,
-  POLL_READABLE,
-  close as closeFd,
-  recvmsg,
-  setNonBlocking,
-  shutdown,
-  socketpair,
-} from "../native/index.ts";
+import { Poll, POLL_READABLE, close, recvmsg, setNonBlocking, shutdown, socketpair } from "../native/index.ts";
 
 /** The two ends of a pipe: the caller owns both fds. */
 export interface PipeFds {
@@ -35,8 +27,8 @@ export function createPipe(): PipeFds {
     shutdown(writeFd, "read");
     setNonBlocking(writeFd, false);
   } catch (error) {
-    closeFd(readFd);
-    closeFd(writeFd);
+    close(readFd);
+    close(writeFd);
     throw error;
   }
   return { readFd, writeFd };
@@ -66,7 +58,7 @@ export function readPipe(readFd: number, limit: number, timeoutMs = 5000): Promi
       done = true;
       clearTimeout(timer);
       poll.close();
-      closeFd(readFd);
+      close(readFd);
       const data = new Uint8Array(Math.min(total, limit));
       let at = 0;
       for (const chunk of chunks) {
@@ -118,13 +110,18 @@ export function writePipe(fd: number, data: Uint8Array): Promise<boolean> {
     try {
       setNonBlocking(fd, false);
     } catch {
-      closeFd(fd);
+      close(fd);
       resolve(false);
       return;
     }
     writeFile(fd, data, (error) => {
-      closeFd(fd);
+      close(fd);
       resolve(error === null);
     });
   });
+}
+
+/** Closes an fd that a request handler received and owns (wl_data_offer.receive's, a keymap's): for code that may not import native/. */
+export function closeFd(fd: number): void {
+  close(fd);
 }

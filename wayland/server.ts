@@ -31,6 +31,7 @@ import { WaylandError } from "./errors.ts";
 import { allInterfaces } from "./protocols/all.generated.ts";
 import type { Args, EventsOf, InterfaceSpec, RequestHandlers, UntypedNewId } from "./schema.ts";
 import { Signal } from "./signal.ts";
+import { traceEnabled, traceMessage } from "./trace.ts";
 import {
   ARG_FD,
   ARG_NEW_ID,
@@ -150,6 +151,7 @@ export class Resource<I extends string = string> {
       }
     }
     this.client.connection.send(this.id, message, wire);
+    if (this.client.trace) traceMessage("server", "->", this.interface.name, this.id, message.spec, args);
   }
 
   /** Posts a protocol error on this object (an error code of its interface) and ends the client. */
@@ -237,6 +239,8 @@ export class Client {
 
   /** @internal */
   readonly connection: Connection;
+  /** @internal WAYLAND_DEBUG asked for a server-side trace when the client connected. */
+  readonly trace = traceEnabled("server");
   private readonly objects = new Map<number, Resource>();
   /** Client-range ids the server destroyed, until the client reuses them: their requests are dropped, not errors. */
   private readonly zombies = new Map<number, CompiledInterface>();
@@ -437,6 +441,7 @@ export class Client {
         }
       }
     }
+    if (this.trace) traceMessage("server", "<-", target.interface.name, objectId, message.spec, args);
     const handler = (target.handlers as Record<string, ((...values: unknown[]) => void) | undefined>)[
       message.spec.name
     ];
