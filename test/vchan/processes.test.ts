@@ -45,6 +45,23 @@ describe.each(runnableBackends)("vchan on the %s backend, two processes", (backe
     }
   });
 
+  it("reads what a server process wrote before it closed, then sees it gone", async () => {
+    const dir = temporaryDirectory();
+    const child = spawnTs(PEER, [backend, "server", dir.dir, "6003", "send", String(1 << 20)]);
+    const done = finished(child);
+    try {
+      const client = await connectVchanClient({ backend, domain: 1, ownDomain: 2, port: 6003, socketDir: dir.dir });
+      await readPattern(client, 1 << 20);
+      if (client.isOpen() !== VCHAN_DISCONNECTED) await once(client, "disconnect");
+      expect(client.isOpen()).toBe(VCHAN_DISCONNECTED);
+      client.close();
+      expect((await done).code).toBe(0);
+    } finally {
+      child.kill();
+      dir.remove();
+    }
+  });
+
   it("sees a peer process that was killed as disconnected", async () => {
     const dir = temporaryDirectory();
     const child = spawnTs(PEER, [backend, "server", dir.dir, "6002", "hold"]);

@@ -117,6 +117,27 @@ describe("the socket backend and a C program with qubes-core-vchan-socket's conv
     expect(vchanSocketPath("/var/run/vchan", 5, 0, 6000)).toBe("/var/run/vchan/vchan.5.0.6000.sock");
   });
 
+  it("reads its own domain from VCHAN_DOMAIN: with VCHAN_DOMAIN=5, a server for domain 0 listens on vchan.5.0.6000.sock", () => {
+    const dir = temporaryDirectory();
+    const saved = { domain: process.env["VCHAN_DOMAIN"], socketDir: process.env["VCHAN_SOCKET_DIR"] };
+    process.env["VCHAN_DOMAIN"] = "5";
+    process.env["VCHAN_SOCKET_DIR"] = dir.dir;
+    try {
+      const server = createVchanServer({ backend: "socket", domain: 0, port: 6000 });
+      expect(existsSync(path.join(dir.dir, "vchan.5.0.6000.sock"))).toBe(true);
+      server.close();
+    } finally {
+      for (const [name, value] of [
+        ["VCHAN_DOMAIN", saved.domain],
+        ["VCHAN_SOCKET_DIR", saved.socketDir],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      dir.remove();
+    }
+  });
+
   it("serves a C client (VCHAN_DOMAIN=0, server domain 5): raw bytes both ways, no framing", async () => {
     const dir = temporaryDirectory();
     const server = createVchanServer({ backend: "socket", domain: 0, ownDomain: 5, port: 6000, socketDir: dir.dir });
