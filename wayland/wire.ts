@@ -652,6 +652,12 @@ export class Connection {
       }
       this.inputEnd += received.bytes;
       if (!this.dispatch()) return;
+      // What is left belongs to an incomplete message, which cannot carry this many fds: someone is
+      // sending fds without messages to hold them, to exhaust ours.
+      if (this.fds.length > MAX_FDS_PER_MESSAGE) {
+        this.fail(new WaylandError("protocol-error", `${this.fds.length} fds received without their messages`));
+        return;
+      }
     }
   }
 

@@ -3,7 +3,7 @@
 // messages and sendmsg calls, partial writes, and back-pressure.
 import { afterEach, describe, expect, it } from "vitest";
 
-import { close, fileSize, memfdCreate, socketpair } from "../../native/index.ts";
+import { close, fileSize, memfdCreate, sendmsg, socketpair } from "../../native/index.ts";
 import {
   Connection,
   FdQueue,
@@ -198,6 +198,23 @@ describe("connection over a socket", () => {
     for (let i = 0; i < 50_000; i++) writer.send(3, damage, [i, 0, 64, 48]);
     expect((await closed)?.code).toBe("peer-not-reading");
     expect(writer.destroyed).toBe(true);
+  });
+
+  it("ends the connection when fds keep arriving without the messages that would take them", async () => {
+    const { peer, closed, seen } = recordingConnection();
+    const fd = memfdCreate("flood", 0);
+    const oneByte = new Uint8Array(1);
+    for (let i = 0; i < 3; i++)
+      sendmsg(
+        peer,
+        oneByte,
+        Array.from({ length: 200 }, () => fd),
+      );
+    close(fd);
+    const error = await closed;
+    expect(error?.code).toBe("protocol-error");
+    expect(error?.message).toMatch(/fds received without their messages/);
+    expect(seen).toEqual([]);
   });
 
   it("reports end of stream when the peer closes", async () => {
