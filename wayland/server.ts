@@ -433,6 +433,11 @@ export class Client {
           this.postError(1, DISPLAY_ERROR_INVALID_OBJECT, `new object id ${id} is taken or not the client's to choose`);
           return false;
         }
+        if (this.objects.size >= this.display.maxObjectsPerClient) {
+          closeFdArgs(message, args);
+          this.postNoMemory();
+          return false;
+        }
         this.zombies.delete(id);
         if (type === ARG_NEW_ID) {
           // A created object inherits its creator's version, capped at its own interface's (wl_region stays 1).
@@ -506,6 +511,8 @@ export interface HandlerError {
 export interface DisplayOptions {
   /** Bytes of events allowed to wait for a client that does not read before it is disconnected. Default 4 MiB. */
   maxPendingBytes?: number;
+  /** Objects one client may hold; one more ends it with no_memory. Default 100,000 (a GTK app holds hundreds). */
+  maxObjectsPerClient?: number;
 }
 
 /** Where a Display listens. */
@@ -532,6 +539,8 @@ export class Display {
   };
   /** True once destroyed. */
   destroyed = false;
+  /** Objects one client may hold (DisplayOptions.maxObjectsPerClient). */
+  readonly maxObjectsPerClient: number;
 
   private readonly options: DisplayOptions;
   private readonly listeners: Listener[] = [];
@@ -542,6 +551,7 @@ export class Display {
 
   constructor(options: DisplayOptions = {}) {
     this.options = options;
+    this.maxObjectsPerClient = options.maxObjectsPerClient ?? 100_000;
   }
 
   /** The next event serial (wrapping at 2^32). */

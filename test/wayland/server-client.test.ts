@@ -402,6 +402,16 @@ describe("errors and lifetimes", () => {
     expect(client.objectCount).toBe(0);
   });
 
+  it("ends a client with no_memory when it creates more objects than the display allows", async () => {
+    display.destroy();
+    display = new Display({ maxObjectsPerClient: 50 });
+    addCompositor();
+    const { connection } = await pair();
+    const compositor = connection.bind("wl_compositor", 5);
+    for (let i = 0; i < 60; i++) compositor.request("create_region");
+    await expect(connection.roundtrip()).rejects.toMatchObject({ objectId: 1, errorCode: 2 });
+  });
+
   it("knows the client's pid, uid and gid", async () => {
     const { client } = await pair();
     expect(client.credentials).toEqual({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
