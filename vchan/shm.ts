@@ -255,7 +255,7 @@ export class ShmVchan extends VchanBase {
       const size = this.writeRingSize;
       const at = this.#writeProd & (size - 1);
       const first = Math.min(n, size - at);
-      this.#writeRing.set(data.subarray(0, first), at);
+      this.#writeRing.set(first === data.length ? data : data.subarray(0, first), at);
       if (n > first) this.#writeRing.set(data.subarray(first, n), 0);
       this.#writeProd = (this.#writeProd + n) >>> 0;
       Atomics.store(this.#ctrl32, this.#side.writeProd / 4, this.#writeProd);
@@ -272,6 +272,7 @@ export class ShmVchan extends VchanBase {
       this.#waitForSpace();
       if (this.#space() < data.length) return false;
     }
+    // Now all of data fits: write() takes it whole.
     this.write(data);
     return true;
   }
@@ -343,8 +344,12 @@ export class ShmVchan extends VchanBase {
   /** After a read: re-arm the WRITE request when empty, and keep `data` coming while bytes remain. */
   #afterRead(): void {
     if (this.#closed) return;
-    if (this.#ready() === 0) this.#request(VCHAN_NOTIFY_WRITE);
-    if (this.#ready() > 0) this.schedule("data");
+    if (this.#ready() === 0) {
+      this.#request(VCHAN_NOTIFY_WRITE);
+      // The peer may have written between the check and the request.
+      if (this.#ready() === 0) return;
+    }
+    this.schedule("data");
   }
 
   #waitForSpace(): void {
