@@ -325,63 +325,57 @@ export class ClientConnection {
 
   /** @internal Encodes and queues a request from a Proxy. */
   marshalRequest(proxy: Proxy, message: CompiledMessage, args: unknown[]): Proxy | undefined {
-    const types = message.types;
-    const wire: WireArg[] = [];
+    // The new object's id is taken first and given back if the request cannot be sent.
+    const newId = message.newIdIndex >= 0 && !this.destroyed ? this.allocateId() : 0;
     let created: Proxy | undefined;
-    let consumed = 0;
-    let createdIndex = -1;
-    for (let i = 0; i < types.length; i++) {
-      const type = types[i];
-      if (type === ARG_NEW_ID) {
-        const spec = specOf(message.interfaces[i] as string);
-        created = new Proxy(this, 0, spec, Math.min(proxy.version, spec.version));
-        createdIndex = wire.length;
-        wire.push(0);
-        continue;
-      }
-      if (type === ARG_NEW_ID_UNTYPED) {
-        const iface = args[consumed++];
-        const version = args[consumed++];
-        if (typeof iface !== "string" || typeof version !== "number") {
-          throw new TypeError(`${message.spec.name}: an untyped new_id needs an interface name and a version`);
-        }
-        created = new Proxy(this, 0, specOf(iface), version);
-        createdIndex = wire.length;
-        wire.push({ interface: iface, version, id: 0 });
-        continue;
-      }
-      const value = args[consumed++];
-      if (type === ARG_OBJECT) {
-        if (value === null || value === undefined) wire.push(null);
-        else if (value instanceof Proxy) {
-          if (value.connection !== this)
-            throw new TypeError(`${message.spec.name}: argument ${i} is on another connection`);
-          if (value.destroyed) throw new TypeError(`${message.spec.name}: argument ${i} is destroyed`);
-          wire.push(value.id);
-        } else throw new TypeError(`${message.spec.name}: argument ${i} must be a Proxy`);
-      } else {
-        wire.push(value as WireArg);
-      }
-    }
-    if (consumed !== args.length)
-      throw new TypeError(`${message.spec.name}: expected ${consumed} arguments, got ${args.length}`);
-    if (this.destroyed) {
-      created?.destroy();
-      if (created !== undefined) return created;
-      return undefined;
-    }
-    if (created !== undefined) {
-      const id = this.allocateId();
-      (created as { id: number }).id = id;
-      const slot = wire[createdIndex];
-      wire[createdIndex] =
-        typeof slot === "object" && slot !== null && !(slot instanceof Uint8Array) ? { ...slot, id } : id;
-    }
     try {
+      const types = message.types;
+      const wire: WireArg[] = [];
+      let consumed = 0;
+      for (let i = 0; i < types.length; i++) {
+        const type = types[i];
+        if (type === ARG_NEW_ID) {
+          const spec = specOf(message.interfaces[i] as string);
+          created = new Proxy(this, newId, spec, Math.min(proxy.version, spec.version));
+          wire.push(newId);
+          continue;
+        }
+        if (type === ARG_NEW_ID_UNTYPED) {
+          const iface = args[consumed++];
+          const version = args[consumed++];
+          if (typeof iface !== "string" || typeof version !== "number") {
+            throw new TypeError(`${message.spec.name}: an untyped new_id needs an interface name and a version`);
+          }
+          created = new Proxy(this, newId, specOf(iface), version);
+          wire.push({ interface: iface, version, id: newId });
+          continue;
+        }
+        const value = args[consumed++];
+        if (type === ARG_OBJECT) {
+          if (value === null || value === undefined) wire.push(null);
+          else if (value instanceof Proxy) {
+            if (value.connection !== this) {
+              throw new TypeError(`${message.spec.name}: argument ${i} is on another connection`);
+            }
+            if (value.destroyed) throw new TypeError(`${message.spec.name}: argument ${i} is destroyed`);
+            wire.push(value.id);
+          } else throw new TypeError(`${message.spec.name}: argument ${i} must be a Proxy`);
+        } else {
+          wire.push(value as WireArg);
+        }
+      }
+      if (consumed !== args.length) {
+        throw new TypeError(`${message.spec.name}: expected ${consumed} arguments, got ${args.length}`);
+      }
+      if (this.destroyed) {
+        // Nothing reaches a closed connection; the new proxy is born destroyed.
+        created?.destroy();
+        return created;
+      }
       this.connection.send(proxy.id, message, wire);
       if (this.trace) traceMessage("client", "->", proxy.interface.name, proxy.id, message.spec, wire);
     } catch (error) {
-      if (created !== undefined) this.freeIds.push(created.id);
+      if (newId !== 0) this.freeIds.push(newId);
       throw error;
     }
     if (created !== undefined) this.objects.set(created.id, created);
