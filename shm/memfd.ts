@@ -63,9 +63,16 @@ export const POOL_GROWTH_PAGES = 256;
 /** Default per-domain limit on pages granted at once (all peers): 1 GiB. */
 export const DEFAULT_MAX_GRANTED_PAGES = 262_144;
 
-/** The socket a granter offers its pool for one peer on. */
-export function grantSocketPath(socketDir: string, granter: DomainId, grantee: DomainId): string {
-  return path.join(socketDir, `qubes-grant.${granter}.${grantee}.sock`);
+/**
+ * The socket a granter offers its pool for one peer on:
+ * `qubes-grant.<granter>.<grantee>[.<poolName>].sock`. A pool name keeps two
+ * tables of one domain apart (the vchan shm backend's own table uses
+ * `vchan-<port>`); granter and mapper must use the same name.
+ */
+export function grantSocketPath(socketDir: string, granter: DomainId, grantee: DomainId, poolName = ""): string {
+  if (!/^[A-Za-z0-9_-]*$/.test(poolName)) throw new RangeError(`pool name must be [A-Za-z0-9_-]*, got ${poolName}`);
+  const suffix = poolName === "" ? "" : `.${poolName}`;
+  return path.join(socketDir, `qubes-grant.${granter}.${grantee}${suffix}.sock`);
 }
 
 /** Options of {@link MemfdGrantTable}. */
@@ -76,6 +83,12 @@ export interface MemfdGrantTableOptions {
   socketDir?: string;
   /** Most pages this domain may have granted at once, all peers together. Default 262 144 (1 GiB). */
   maxGrantedPages?: number;
+  /**
+   * Names this table's pools when one domain keeps several tables (see
+   * {@link grantSocketPath}); default "" (the domain's main table). Two tables
+   * of one domain with the same name would replace each other's offers.
+   */
+  poolName?: string;
 }
 
 /** Granter-side state for one peer: the pool, the table, the listener. */
@@ -134,6 +147,8 @@ export class MemfdGrantTable implements GrantTable {
   readonly socketDir: string;
   /** Most pages granted at once, all peers. */
   readonly maxGrantedPages: number;
+  /** The pools' name ("" for the domain's main table). */
+  readonly poolName: string;
   readonly counters: GrantCounters = { pagesShared: 0, shares: 0, maps: 0, mmapCalls: 0, bytesCopied: 0 };
 
   readonly #ownPools = new Map<DomainId, OwnPool>();
@@ -151,13 +166,10 @@ export class MemfdGrantTable implements GrantTable {
       throw new RangeError(`maxGrantedPages must be 1..2^24, got ${String(limit)}`);
     }
     this.maxGrantedPages = limit;
+    this.poolName = options.poolName ?? "";
+    grantSocketPath(this.socketDir, this.domain, this.domain, this.poolName);
   }
 
-  /**
-   * Creates the pool for `peer` now and starts offering it on the pair
-   * socket, so the peer can attach before the first share. share() does this
-   * on first use.
-   */
   offer(peer: DomainId): void {
     this.#pool(checkDomainId(peer, "peer"));
   }
@@ -364,7 +376,7 @@ export class MemfdGrantTable implements GrantTable {
       const tableBuffer = native.mmap(tableFd, 0, tableBytes, { writable: true });
       const table = new Uint32Array(tableBuffer);
       table.set([TABLE_MAGIC, FORMAT_VERSION, this.domain, peer, capacity], 0);
-      const listener = listenReplacing(grantSocketPath(this.socketDir, this.domain, peer), 16);
+      const listener = listenReplacing(grantSocketPath(this.socketDir, this.domain, peer, this.poolName), 16);
       const listenFd = listener.fd;
       const hello = new Uint8Array(new Uint32Array([HELLO_MAGIC, FORMAT_VERSION, this.domain, peer]).buffer);
       const listenPoll = new native.Poll(listenFd, () => {
@@ -432,7 +444,7 @@ export class MemfdGrantTable implements GrantTable {
 
   /** Connects to `domain`'s pair socket and takes its pool and table fds. */
   async #fetchPool(domain: DomainId, signal: AbortSignal | undefined): Promise<void> {
-    const socketPath = grantSocketPath(this.socketDir, domain, this.domain);
+    const socketPath = grantSocketPath(this.socketDir, domain, this.domain, this.poolName);
     const fd = await connectWhenListening(socketPath, { signal });
     let fds: number[] = [];
     try {

@@ -104,6 +104,12 @@ export interface GrantTable {
   readonly domain: DomainId;
   /** Live counters. */
   readonly counters: Readonly<GrantCounters>;
+  /**
+   * Makes this domain's grants reachable by `peer` before the first share
+   * (memfd: creates the pair's pool and starts offering it, so the peer's
+   * attach() can finish at once; xen: nothing to do). share() does it too.
+   */
+  offer(peer: DomainId): void;
   /** Shares `pages` fresh zeroed pages with `peer`: one ref per page. Throws GRANT_LIMIT past the domain's limit. */
   share(peer: DomainId, pages: number, options?: ShareOptions): SharedPages;
   /** Ends the sharing: the refs become invalid for new maps and this domain's view is detached. */

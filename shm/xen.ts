@@ -126,6 +126,10 @@ export class XenGrantTable implements GrantTable {
     this.counters.pagesShared -= shared.pages;
   }
 
+  offer(peer: DomainId): void {
+    checkDomainId(peer, "peer");
+  }
+
   attach(domain: DomainId): Promise<void> {
     checkDomainId(domain);
     return Promise.resolve();

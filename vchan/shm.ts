@@ -79,10 +79,21 @@ export function shmVchanSocketPath(socketDir: string, server: DomainId, client: 
   return path.join(socketDir, `vchan-shm.${server}.${client}.${port}.sock`);
 }
 
-/** Options of the shm backend: the grant table to use (default: one of its own, destroyed on close). */
+/**
+ * Options of the shm backend: the grant table to use. Default: a memfd table
+ * of the vchan's own, with pool name `vchan-<port>` on both sides (so it never
+ * collides with the domain's main table), destroyed on close. Pass `grants`
+ * on both sides or on neither: a server's pages are offered under its table's
+ * pool name, and the client attaches under its own table's name.
+ */
 export interface ShmVchanExtra {
   /** This domain's grant table; the vchan shares (server) or maps (client) its pages there. */
   grants?: GrantTable;
+}
+
+/** The pool name of a vchan's own grant table. */
+function vchanPoolName(port: number): string {
+  return `vchan-${port}`;
 }
 
 /** Byte offsets of one side's fields in the control page. */
@@ -478,7 +489,7 @@ export function createShmServer(options: VchanServerOptions & ShmVchanExtra): Sh
   const right = ringPlace(rightOrder);
   const leftPages = left.inPage ? 0 : left.pages;
   const rightPages = right.inPage ? 0 : right.pages;
-  const table = options.grants ?? new MemfdGrantTable({ domain: own, socketDir });
+  const table = options.grants ?? new MemfdGrantTable({ domain: own, socketDir, poolName: vchanPoolName(port) });
   const ownsTable = options.grants === undefined;
   const opened: number[] = [];
   let shared: SharedPages | null = null;
@@ -543,7 +554,7 @@ export async function connectShmClient(options: VchanClientOptions & ShmVchanExt
   const port = checkPort(options.port);
   const own = checkDomainId(options.ownDomain ?? ownDomainFromEnvironment(), "ownDomain");
   const socketDir = options.socketDir ?? socketDirectoryFromEnvironment();
-  const table = options.grants ?? new MemfdGrantTable({ domain: own, socketDir });
+  const table = options.grants ?? new MemfdGrantTable({ domain: own, socketDir, poolName: vchanPoolName(port) });
   const ownsTable = options.grants === undefined;
   const mappings: GrantMapping[] = [];
   let fds: number[] = [];

@@ -59,7 +59,7 @@ interface HostileClient {
 async function hostileClient(): Promise<HostileClient> {
   const server = createShmServer({ domain: CLIENT, ownDomain: SERVER, port: PORT, socketDir: dir.dir });
   cleanups.push(() => server.close());
-  const table = new MemfdGrantTable({ domain: CLIENT, socketDir: dir.dir });
+  const table = new MemfdGrantTable({ domain: CLIENT, socketDir: dir.dir, poolName: `vchan-${PORT}` });
   cleanups.push(() => table.destroy());
   const fd = await connectWhenListening(shmVchanSocketPath(dir.dir, SERVER, CLIENT, PORT));
   cleanups.push(() => native.close(fd));
@@ -166,7 +166,7 @@ describe("an shm vchan server against a lying client", () => {
 
 /** A hostile server: a control page of our making, offered on the rendezvous socket. */
 function hostileServer(fill: (words: Uint32Array, view: DataView, refs: readonly number[]) => void, magic = HELLO[0]) {
-  const table = new MemfdGrantTable({ domain: SERVER, socketDir: dir.dir });
+  const table = new MemfdGrantTable({ domain: SERVER, socketDir: dir.dir, poolName: `vchan-${PORT}` });
   cleanups.push(() => table.destroy());
   const shared = table.share(CLIENT, 3, { writable: true });
   const words = new Uint32Array(shared.buffer);
