@@ -32,9 +32,12 @@ function clientEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, XDG_RUNTIME_DIR: dir.dir, WAYLAND_DISPLAY: "wayland-test", ...extra };
 }
 
+/** Debian packages of the programs run here, for the message when one is missing. */
+const aptPackages: Record<string, string> = { "wayland-info": "wayland-utils" };
+
 /** Runs a program to its end and returns its exit code and output. */
 function run(program: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  requireProgram(program);
+  requireProgram(program, aptPackages[program]);
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
