@@ -46,6 +46,20 @@ describe("wayland-scanner", () => {
     }
   });
 
+  it("generates every interface that an argument of a generated message names", () => {
+    const missing: string[] = [];
+    for (const spec of allInterfaces.values()) {
+      for (const message of [...spec.requests, ...spec.events]) {
+        for (const arg of message.args) {
+          if (arg.interface !== undefined && !allInterfaces.has(arg.interface)) {
+            missing.push(`${spec.name}.${message.name}: ${arg.interface}`);
+          }
+        }
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
   it("copies no description or summary text into the generated code", () => {
     const xml = readFileSync("/usr/share/wayland/wayland.xml", "utf8");
     const output = generate(xml, "wayland.xml");
