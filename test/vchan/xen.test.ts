@@ -26,6 +26,24 @@ describe("xen vchan backend", () => {
     });
   });
 
+  it.skipIf(!offXen || !native.xenVchan.compiled)(
+    "reports libxenvchan's failures off Xen as errno errors naming the call",
+    () => {
+      const XenVchan = native.xenVchan.XenVchan;
+      if (XenVchan === undefined) return;
+      expect(() => XenVchan.serverInit(0, "data/vchan/0/6000", 4096, 4096)).toThrow(
+        expect.objectContaining({ syscall: "libxenvchan_server_init", code: expect.stringMatching(/^E[A-Z]+$/) }),
+      );
+      expect(() => XenVchan.clientInit(0, "/local/domain/0/data/vchan/0/6000")).toThrow(
+        expect.objectContaining({ syscall: "libxenvchan_client_init" }),
+      );
+      expect(() => XenVchan.serverInit(0x7ff0, "x", 0, 0)).toThrow(RangeError);
+      const unopened = new XenVchan();
+      expect(() => unopened.read(new Uint8Array(4))).toThrow(expect.objectContaining({ code: "EBADF" }));
+      expect(unopened.isOpen()).toBe(0);
+    },
+  );
+
   it.skipIf(!offXen)("makes socket the default backend off Xen", () => {
     expect(defaultVchanBackend()).toBe("socket");
   });
