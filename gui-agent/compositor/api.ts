@@ -215,4 +215,10 @@ export interface CompositorOptions {
   outputSize: Size;
   /** The keymap text (xkb v1) and its modifier keys (see ../keymap.ts). */
   keymap: { text: string; modifierKeys: ReadonlyMap<number, number> };
+  /**
+   * Told when a request handler of the compositor threw (a bug of ours: the
+   * app got wl_display.error implementation and was disconnected), so the
+   * agent can log it. Optional.
+   */
+  onHandlerError?: (failure: { pid: number; request: string; error: unknown }) => void;
 }

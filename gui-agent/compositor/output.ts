@@ -1,0 +1,99 @@
+/**
+ * wl_output and zxdg_output_manager_v1: one output at (0, 0), scale 1, of
+ * the size the daemon's screen has (xconf), announced again when it
+ * changes, so apps size maximized and fullscreen windows and popups to it.
+ */
+import type { Client, Display, Resource } from "../../wayland/index.ts";
+import type { Size } from "./api.ts";
+
+/** Millimetres per pixel at 96 dpi, for wl_output.geometry's physical size. */
+const MM_PER_PIXEL = 25.4 / 96;
+
+/** The output: its size, bound resources, and how to announce a new size. */
+export interface Output {
+  readonly size: Size;
+  /** Sets the size; every bound wl_output and xdg_output hears the new mode. */
+  setSize(size: Size): void;
+  /** The wl_output resources a client bound (for wl_surface.enter). */
+  resourcesOf(client: Client): Array<Resource<"wl_output">>;
+}
+
+/** Adds wl_output (version 4) and zxdg_output_manager_v1 (version 3) to `display`. */
+export function createOutputGlobals(display: Display, initial: Size): Output {
+  let size: Size = { width: initial.width, height: initial.height };
+  const outputs = new Set<Resource<"wl_output">>();
+  const xdgOutputs = new Set<{ resource: Resource<"zxdg_output_v1">; output: Resource<"wl_output"> }>();
+
+  const sendMode = (output: Resource<"wl_output">): void => {
+    // Flags: current | preferred; refresh in mHz.
+    output.send("mode", 3, size.width, size.height, 60000);
+  };
+  const sendDone = (output: Resource<"wl_output">): void => {
+    if (output.version >= 2) output.send("done");
+  };
+
+  display.createGlobal("wl_output", 4, (output) => {
+    outputs.add(output);
+    output.events.destroy.add(() => outputs.delete(output));
+    output.implement({ release: () => undefined });
+    output.send(
+      "geometry",
+      0,
+      0,
+      Math.round(size.width * MM_PER_PIXEL),
+      Math.round(size.height * MM_PER_PIXEL),
+      0,
+      "Qubes",
+      "qubes-gui-agent",
+      0,
+    );
+    sendMode(output);
+    if (output.version >= 2) output.send("scale", 1);
+    if (output.version >= 4) {
+      output.send("name", "QUBES-1");
+      output.send("description", "Qubes GUI agent screen");
+    }
+    sendDone(output);
+  });
+
+  display.createGlobal("zxdg_output_manager_v1", 3, (manager) => {
+    manager.implement({
+      destroy: () => undefined,
+      get_xdg_output: (resource, output) => {
+        const entry = { resource, output };
+        xdgOutputs.add(entry);
+        resource.events.destroy.add(() => xdgOutputs.delete(entry));
+        resource.implement({ destroy: () => undefined });
+        resource.send("logical_position", 0, 0);
+        resource.send("logical_size", size.width, size.height);
+        if (resource.version >= 2) {
+          resource.send("name", "QUBES-1");
+          resource.send("description", "Qubes GUI agent screen");
+        }
+        if (resource.version >= 3) sendDone(output);
+        else resource.send("done");
+      },
+    });
+  });
+
+  return {
+    get size() {
+      return size;
+    },
+    setSize(next: Size): void {
+      if (next.width === size.width && next.height === size.height) return;
+      size = { width: next.width, height: next.height };
+      for (const entry of xdgOutputs) {
+        entry.resource.send("logical_size", size.width, size.height);
+        if (entry.resource.version < 3) entry.resource.send("done");
+      }
+      for (const output of outputs) {
+        sendMode(output);
+        sendDone(output);
+      }
+    },
+    resourcesOf(client: Client): Array<Resource<"wl_output">> {
+      return [...outputs].filter((output) => output.client === client);
+    },
+  };
+}

@@ -1,0 +1,321 @@
+/**
+ * Launchers for real Wayland apps in tests of the agent (its compositor
+ * alone, or the whole agent with a daemon peer): each app runs in a given
+ * runtime dir and display, its output is collected, and readiness is an
+ * event (a window appearing, a line printed), never a sleep. A missing
+ * program fails the test with the package to install.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { createAgentCompositor, type AgentCompositor, type ShellWindow } from "../../gui-agent/compositor/index.ts";
+import { compileKeymap } from "../../gui-agent/index.ts";
+import { requireProgram } from "./compositors.ts";
+
+/** Where apps find the compositor: XDG_RUNTIME_DIR and WAYLAND_DISPLAY (a name in it, or an absolute path). */
+export interface AppDisplay {
+  runtimeDir: string;
+  display: string;
+}
+
+/** Options of {@link startApp}. */
+export interface AppOptions {
+  /** The Debian package that has the program (for the error when it is missing). */
+  aptPackage?: string;
+  /** Extra environment (HOME defaults to the runtime dir). */
+  env?: NodeJS.ProcessEnv;
+  /** WAYLAND_DEBUG=1: libwayland traces every request and event on stderr. */
+  debug?: boolean;
+  /** Line-buffered stdout (through stdbuf), for apps that print events with stdio (wev). */
+  lineBuffered?: boolean;
+  cwd?: string;
+  /** Bytes written to stdin, then closed (stdin is /dev/null otherwise). */
+  stdin?: string;
+}
+
+/** A running app: its process, what it printed, and how to wait for it or end it. */
+export interface RunningApp {
+  readonly program: string;
+  readonly child: ChildProcess;
+  /** stdout so far. */
+  stdout(): string;
+  /** stderr so far (the WAYLAND_DEBUG trace goes here). */
+  stderr(): string;
+  /** Resolves when the process has ended. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Resolves with the `count`-th match (default the first) of `pattern` in
+   * stdout, checked as output arrives; rejects if the app ends first or after
+   * `timeoutMs`.
+   */
+  waitForStdout(pattern: RegExp, timeoutMs?: number, count?: number): Promise<RegExpMatchArray>;
+  /** The same for stderr (where WAYLAND_DEBUG traces go). */
+  waitForStderr(pattern: RegExp, timeoutMs?: number, count?: number): Promise<RegExpMatchArray>;
+  /** SIGTERM (SIGKILL after 3 s) and waits for the end. */
+  stop(): Promise<void>;
+}
+
+/** Starts `program` as a client of `display`. */
+export function startApp(
+  program: string,
+  args: readonly string[],
+  display: AppDisplay,
+  options: AppOptions = {},
+): RunningApp {
+  requireProgram(program, options.aptPackage);
+  const command = options.lineBuffered === true ? "stdbuf" : program;
+  const commandArgs = options.lineBuffered === true ? ["-oL", program, ...args] : [...args];
+  if (options.lineBuffered === true) requireProgram("stdbuf", "coreutils");
+  const child = spawn(command, commandArgs, {
+    cwd: options.cwd,
+    env: {
+      PATH: process.env.PATH,
+      HOME: display.runtimeDir,
+      XDG_RUNTIME_DIR: display.runtimeDir,
+      WAYLAND_DISPLAY: display.display,
+      ...(options.debug === true ? { WAYLAND_DEBUG: "1" } : {}),
+      ...options.env,
+    },
+    stdio: [options.stdin !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
+  });
+  if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+  let out = "";
+  let err = "";
+  const watchers = new Set<() => void>();
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+    out += chunk;
+    for (const watcher of [...watchers]) watcher();
+  });
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+    err += chunk;
+    for (const watcher of [...watchers]) watcher();
+  });
+  let ended = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on("error", (error) => {
+      err += `\n${error.message}`;
+      ended = true;
+      resolve({ code: null, signal: null });
+      for (const watcher of [...watchers]) watcher();
+    });
+    child.on("close", (code, signal) => {
+      ended = true;
+      resolve({ code, signal });
+      for (const watcher of [...watchers]) watcher();
+    });
+  });
+  const waitFor = (
+    stream: "stdout" | "stderr",
+    pattern: RegExp,
+    timeoutMs = 10_000,
+    count = 1,
+  ): Promise<RegExpMatchArray> =>
+    new Promise((resolve, reject) => {
+      const global = new RegExp(pattern.source, pattern.flags.includes("g") ? pattern.flags : `${pattern.flags}g`);
+      let seen = 0;
+      let searched = 0;
+      const text = (): string => (stream === "stdout" ? out : err);
+      const timer = setTimeout(
+        () =>
+          finish(
+            new Error(
+              `${program} did not print ${pattern} within ${timeoutMs} ms; it printed:\n${text().slice(-3000)}`,
+            ),
+          ),
+        timeoutMs,
+      );
+      const check = (): void => {
+        // Only whole lines are searched, each once, so a long trace costs linear time.
+        const all = text();
+        const end = all.lastIndexOf("\n") + 1;
+        if (end > searched) {
+          for (const match of all.slice(searched, end).matchAll(global)) {
+            if (++seen === count) {
+              finish(undefined, match);
+              return;
+            }
+          }
+          searched = end;
+        } else if (ended)
+          finish(new Error(`${program} ended before printing ${pattern}:\n${out.slice(-2000)}\n${err.slice(-2000)}`));
+      };
+      const finish = (error?: Error, match?: RegExpMatchArray): void => {
+        clearTimeout(timer);
+        watchers.delete(check);
+        if (error !== undefined) reject(error);
+        else resolve(match as RegExpMatchArray);
+      };
+      watchers.add(check);
+      check();
+    });
+  const app: RunningApp = {
+    program,
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitForStdout: (pattern, timeoutMs, count) => waitFor("stdout", pattern, timeoutMs, count),
+    waitForStderr: (pattern, timeoutMs, count) => waitFor("stderr", pattern, timeoutMs, count),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await exited;
+    },
+  };
+  return app;
+}
+
+/** weston-simple-shm: a 250×250 animation that needs prompt buffer release. */
+export function startWestonSimpleShm(display: AppDisplay, options: AppOptions = {}): RunningApp {
+  return startApp("weston-simple-shm", [], display, { aptPackage: "weston", ...options });
+}
+
+/** foot, running `command` (default: its shell) in the terminal. */
+export function startFoot(display: AppDisplay, command: readonly string[] = [], options: AppOptions = {}): RunningApp {
+  const args = ["-o", "tweak.render-timer=none", ...(command.length > 0 ? ["-e", ...command] : [])];
+  return startApp("foot", args, display, { aptPackage: "foot", ...options });
+}
+
+/** wev: prints every input event it gets on stdout, line-buffered (see {@link parseWevEvents}). */
+export function startWev(display: AppDisplay, options: AppOptions = {}): RunningApp {
+  return startApp("wev", [], display, { aptPackage: "wev", lineBuffered: true, ...options });
+}
+
+/** gtk3-demo on the Wayland backend. */
+export function startGtk3Demo(display: AppDisplay, args: readonly string[] = [], options: AppOptions = {}): RunningApp {
+  return startApp("gtk3-demo", args, display, {
+    aptPackage: "gtk-3-examples",
+    ...options,
+    env: { GDK_BACKEND: "wayland", NO_AT_BRIDGE: "1", ...options.env },
+  });
+}
+
+/** weston-terminal (subsurfaces, viewporter). */
+export function startWestonTerminal(
+  display: AppDisplay,
+  args: readonly string[] = [],
+  options: AppOptions = {},
+): RunningApp {
+  return startApp("weston-terminal", args, display, { aptPackage: "weston", ...options });
+}
+
+/** wl-copy TEXT in the foreground (it stays until another selection replaces its own). */
+export function startWlCopy(display: AppDisplay, text: string, options: AppOptions = {}): RunningApp {
+  return startApp("wl-copy", ["--foreground", "--", text], display, { aptPackage: "wl-clipboard", ...options });
+}
+
+/** wl-paste, printing the selection without an added newline, then ending. */
+export function startWlPaste(display: AppDisplay, options: AppOptions = {}): RunningApp {
+  return startApp("wl-paste", ["--no-newline"], display, { aptPackage: "wl-clipboard", ...options });
+}
+
+/**
+ * Resolves with the first window (existing or new) of `compositor` that
+ * satisfies `predicate` once it is mapped; rejects when `app` ends first or
+ * after `timeoutMs`, with what the app printed.
+ */
+export function waitForWindow(
+  compositor: AgentCompositor,
+  app: RunningApp | null,
+  predicate: (window: ShellWindow) => boolean = () => true,
+  timeoutMs = 10_000,
+): Promise<ShellWindow> {
+  return new Promise((resolve, reject) => {
+    const cleanups: Array<() => void> = [];
+    let settled = false;
+    const finish = (error: Error | null, window?: ShellWindow): void => {
+      if (settled) return;
+      settled = true;
+      for (const cleanup of cleanups) cleanup();
+      if (error !== null) reject(error);
+      else resolve(window as ShellWindow);
+    };
+    const check = (window: ShellWindow): void => {
+      if (window.mapped && predicate(window)) finish(null, window);
+    };
+    const watch = (window: ShellWindow): void => {
+      cleanups.push(window.events.map.add(() => check(window)));
+      cleanups.push(window.events.title.add(() => check(window)));
+      cleanups.push(window.events.appId.add(() => check(window)));
+      check(window);
+    };
+    for (const window of compositor.windows) watch(window);
+    cleanups.push(compositor.events.newWindow.add(watch));
+    const timer = setTimeout(
+      () => finish(new Error(`no matching window within ${timeoutMs} ms${describe(app)}`)),
+      timeoutMs,
+    );
+    cleanups.push(() => clearTimeout(timer));
+    if (app !== null) {
+      void app.exited.then(({ code, signal }) =>
+        finish(new Error(`${app.program} ended (${code ?? signal}) before its window appeared${describe(app)}`)),
+      );
+    }
+  });
+}
+
+function describe(app: RunningApp | null): string {
+  if (app === null) return "";
+  return `\n--- ${app.program} stdout ---\n${app.stdout().slice(-2000)}\n--- stderr ---\n${app.stderr().slice(-3000)}`;
+}
+
+/** One event wev printed: the interface, the event name, and the text of its lines. */
+export interface WevEvent {
+  interface: string;
+  event: string;
+  text: string;
+}
+
+/** Parses wev's output: `[id: interface] event: fields` lines and their indented continuation lines. */
+export function parseWevEvents(output: string): WevEvent[] {
+  const events: WevEvent[] = [];
+  for (const line of output.split("\n")) {
+    const head = /^\[\s*\d+:\s*([\w.]+)\]\s+([\w_]+):\s?(.*)$/.exec(line);
+    if (head !== null) {
+      events.push({ interface: head[1] as string, event: head[2] as string, text: head[3] as string });
+    } else if (/^\s+\S/.test(line) && events.length > 0) {
+      (events[events.length - 1] as WevEvent).text += `\n${line.trim()}`;
+    }
+  }
+  return events;
+}
+
+/** An agent compositor alone (no Qubes side) in a fresh runtime dir, for app tests. */
+export interface CompositorUnderTest {
+  compositor: AgentCompositor;
+  /** What apps need to connect. */
+  display: AppDisplay;
+  /** Destroys the compositor and removes the runtime dir. */
+  destroy(): void;
+}
+
+/** Starts an agent compositor on a 1920×1080 output with the US keymap, its socket in a fresh runtime dir. */
+export async function startCompositorUnderTest(
+  outputSize = { width: 1920, height: 1080 },
+): Promise<CompositorUnderTest> {
+  const runtimeDir = mkdtempSync(path.join(tmpdir(), "agent-compositor-"));
+  chmodSync(runtimeDir, 0o700);
+  const keymap = await compileKeymap();
+  const errors: string[] = [];
+  const compositor = createAgentCompositor({
+    socket: path.join(runtimeDir, "wayland-agent"),
+    outputSize,
+    keymap,
+    onHandlerError: (failure) => errors.push(`${failure.request}: ${String(failure.error)}`),
+  });
+  return {
+    compositor,
+    display: { runtimeDir, display: "wayland-agent" },
+    destroy: () => {
+      compositor.destroy();
+      rmSync(runtimeDir, { recursive: true, force: true });
+      if (errors.length > 0) throw new Error(`compositor handlers threw: ${errors.join("; ")}`);
+    },
+  };
+}
