@@ -134,6 +134,7 @@ function rates(run: () => number, batches: number): number[] {
   return out;
 }
 
+/** The case: its rows, each beside the hand-written or raw baseline measured in the same run. */
 export default async function bench(context: BenchContext): Promise<BenchRow[]> {
   const batches = context.iterations(400, 5);
   const out = new MessageWriter(64 * 1024);

@@ -19,6 +19,7 @@ import {
 const FRAMES = 250;
 const REQUESTS = FRAMES * 4;
 
+/** The case: its rows, each beside the hand-written or raw baseline measured in the same run. */
 export default async function bench(context: BenchContext): Promise<BenchRow[]> {
   const batches = context.iterations(300, 3);
 

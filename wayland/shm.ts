@@ -24,8 +24,9 @@ import type { Proxy } from "./client.ts";
 import { wl_shm } from "./protocols/all.generated.ts";
 import type { Display, Global, Resource } from "./server.ts";
 
-/** wl_shm formats used here (values from wl_shm.format: 0 and 1 are special, the rest are DRM fourccs). */
+/** wl_shm.format argb8888 (0): 32-bit BGRA in memory, alpha used; every compositor supports it. */
 export const SHM_FORMAT_ARGB8888 = wl_shm.enums.format.argb8888;
+/** wl_shm.format xrgb8888 (1): 32-bit BGRX in memory, the Qubes framebuffer layout; every compositor supports it. */
 export const SHM_FORMAT_XRGB8888 = wl_shm.enums.format.xrgb8888;
 
 /** Bytes per pixel of the formats this module validates strides for (32-bit formats). */
@@ -87,11 +88,13 @@ export class ShmPool {
 
 /** A wl_buffer over a pool: where its pixels are, their format and stride. */
 export class ShmBuffer {
+  /** The pool the pixels live in (kept mapped while the buffer lives). */
   readonly pool: ShmPool;
   /** Byte offset of the first pixel in the pool. */
   readonly offset: number;
-  /** Width and height in buffer pixels. */
+  /** Width in buffer pixels. */
   readonly width: number;
+  /** Height in buffer pixels. */
   readonly height: number;
   /** Bytes per row. */
   readonly stride: number;
