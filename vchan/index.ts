@@ -23,6 +23,7 @@ export {
   type VchanState,
 } from "./types.ts";
 export { VchanError, type VchanErrorCode } from "./errors.ts";
+export { ByteRing } from "./byte-ring.ts";
 export {
   MAX_RING_SIZE,
   SOCKET_CLIENT_RING_SIZE,

@@ -2,6 +2,7 @@
 // speaks the rendezvous and writes whatever it likes into the control page.
 import { once } from "node:events";
 
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import * as native from "../../native/index.ts";
@@ -151,6 +152,32 @@ describe("an shm vchan server against a lying client", () => {
     expect([...peer.rightRing.subarray(prod & 4095, (prod & 4095) + 3)]).toEqual([9, 8, 7]);
     expect(peer.words[RIGHT_PROD / 4]).toBe((prod + 3) >>> 0);
     expect(peer.leftRing.every((byte) => byte === 0)).toBe(true);
+  });
+
+  it("never reads or writes more than its rings hold, whatever indices the client writes (property)", async () => {
+    const peer = await hostileClient();
+    const buffer = new Uint8Array(3 * 4096);
+    fc.assert(
+      fc.property(
+        fc.nat({ max: 0xffffffff }),
+        fc.nat({ max: 0xffffffff }),
+        fc.nat({ max: 255 }),
+        (prod, cons, notify) => {
+          peer.words[LEFT_PROD / 4] = prod;
+          peer.words[RIGHT_CONS / 4] = cons;
+          peer.bytes[SRV_NOTIFY] = notify;
+          const ready = peer.server.dataReady();
+          const space = peer.server.bufferSpace();
+          expect(ready).toBeGreaterThanOrEqual(0);
+          expect(ready).toBeLessThanOrEqual(4096);
+          expect(space).toBeGreaterThanOrEqual(0);
+          expect(space).toBeLessThanOrEqual(4096);
+          expect(peer.server.read(buffer)).toBeLessThanOrEqual(4096);
+          expect(peer.server.write(buffer)).toBeLessThanOrEqual(4096);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it.each([0, 7, 255])("treats a client live byte of %s as gone", async (live) => {
