@@ -71,6 +71,7 @@ export {
   readKeymap,
   shmBufferOf,
 } from "./shm.ts";
+export type { ExistingPoolMemory } from "./shm.ts";
 export {
   Connection,
   FdQueue,

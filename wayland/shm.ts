@@ -205,7 +205,19 @@ function implementPool(resource: Resource<"wl_shm_pool">, pool: ShmPool, formats
   });
 }
 
-/** A pool the client writes into: a memfd mapped writable once, and its wl_shm_pool proxy. */
+/**
+ * Memory the caller already has, to hand to the compositor as a pool
+ * without a copy (guid's granted framebuffers): the fd stays the caller's,
+ * and so does `memory` when given.
+ */
+export interface ExistingPoolMemory {
+  /** An fd of the memory, mapped by the compositor from offset 0 (the connection sends a duplicate). */
+  fd: number;
+  /** The caller's own mapping of the same bytes; mapped here (and unmapped by destroy) when absent. */
+  memory?: ArrayBuffer;
+}
+
+/** A pool the client writes into: a memfd (or memory the caller has) mapped once, and its wl_shm_pool proxy. */
 export class ClientShmPool {
   /** The pool proxy. */
   readonly proxy: Proxy<"wl_shm_pool">;
@@ -214,16 +226,24 @@ export class ClientShmPool {
   /** Pool size in bytes. */
   readonly size: number;
   private readonly fd: number;
+  private readonly ownsFd: boolean;
+  private readonly ownsMemory: boolean;
   private destroyed = false;
 
-  /** Creates a `size`-byte pool on `shm`. */
-  constructor(shm: Proxy<"wl_shm">, size: number) {
-    this.fd = memfdCreate("wl_shm_pool", size);
+  /** Creates a `size`-byte pool on `shm`: over a fresh memfd, or over `existing` memory. */
+  constructor(shm: Proxy<"wl_shm">, size: number, existing?: ExistingPoolMemory) {
+    this.ownsFd = existing === undefined;
+    this.ownsMemory = existing?.memory === undefined;
+    this.fd = existing?.fd ?? memfdCreate("wl_shm_pool", size);
+    let memory: ArrayBuffer | undefined;
     try {
-      this.memory = mmap(this.fd, 0, size, { writable: true, populate: true });
+      memory = existing?.memory ?? mmap(this.fd, 0, size, { writable: true, populate: true });
+      if (memory.byteLength < size) throw new RangeError(`the memory has ${memory.byteLength} bytes, not ${size}`);
+      this.memory = memory;
       this.proxy = shm.request("create_pool", this.fd, size);
     } catch (error) {
-      closeFd(this.fd);
+      if (this.ownsMemory && memory !== undefined) munmap(memory);
+      if (this.ownsFd) closeFd(this.fd);
       throw error;
     }
     this.size = size;
@@ -242,13 +262,13 @@ export class ClientShmPool {
     return { proxy, bytes: new Uint8Array(this.memory, offset, stride * height) };
   }
 
-  /** Destroys the pool object (buffers stay valid on the compositor side), unmaps and closes the memfd. */
+  /** Destroys the pool object (buffers stay valid on the compositor side) and releases what this pool made. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
     if (!this.proxy.destroyed) this.proxy.request("destroy");
-    munmap(this.memory);
-    closeFd(this.fd);
+    if (this.ownsMemory) munmap(this.memory);
+    if (this.ownsFd) closeFd(this.fd);
   }
 }
 

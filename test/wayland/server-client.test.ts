@@ -7,7 +7,7 @@ import path from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import { close, fileSize, memfdCreate, resize, socketpair } from "../../native/index.ts";
+import { close, fileSize, isMapped, memfdCreate, mmap, munmap, resize, socketpair } from "../../native/index.ts";
 import {
   ClientConnection,
   ClientShmPool,
@@ -512,6 +512,26 @@ describe("wl_shm and keymaps", () => {
     expect(buffer).toMatchObject({ width: 16, height: 8, stride: 64, offset: 4096, format: SHM_FORMAT_XRGB8888 });
     expect(new DataView(buffer!.bytes()!.buffer, buffer!.offset).getUint32(64 * 7 + 60, true)).toBe(0xff123456);
     pool.destroy();
+  });
+
+  it("hands memory the client already mapped to the compositor as a pool, without copying it", async () => {
+    createShmGlobal(display);
+    const { connection, client } = await pair();
+    const fd = memfdCreate("framebuffer", 8192);
+    const memory = mmap(fd, 0, 8192, { writable: true });
+    new Uint32Array(memory).fill(0xff00ff00);
+    const pool = new ClientShmPool(connection.bind("wl_shm", 1), 8192, { fd, memory });
+    const { proxy, bytes } = pool.createBuffer(0, 32, 64, 128, SHM_FORMAT_XRGB8888);
+    expect(bytes.buffer).toBe(memory);
+    await connection.roundtrip();
+    const served = shmBufferOf(client.getObject(proxy.id)!)!.bytes()!;
+    expect(new DataView(served.buffer, served.byteOffset).getUint32(8188, true)).toBe(0xff00ff00);
+    new DataView(memory).setUint32(8188, 0x12345678, true);
+    expect(new DataView(served.buffer, served.byteOffset).getUint32(8188, true)).toBe(0x12345678);
+    pool.destroy();
+    expect(isMapped(memory)).toBe(true);
+    munmap(memory);
+    close(fd);
   });
 
   it("refuses a pool larger than its file with invalid_fd", async () => {
