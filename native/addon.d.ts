@@ -89,7 +89,9 @@ export declare class XenVchan {
   recv(data: Uint8Array): number;
   /** All of data or nothing (0). */
   send(data: Uint8Array): number;
+  /** Bytes readable now. */
   dataReady(): number;
+  /** Bytes writable now. */
   bufferSpace(): number;
   /** 0 closed, 1 connected, 2 waiting for the client. */
   isOpen(): number;
@@ -105,7 +107,9 @@ export declare class XenVchan {
 
 /** libxenvchan, when its header was present at build time. */
 export interface XenVchanBinding {
+  /** True when the addon was built with <libxenvchan.h> and linked with -lxenvchan. */
   compiled: boolean;
+  /** The channel class; absent when not compiled. */
   XenVchan?: typeof XenVchan;
 }
 
@@ -174,5 +178,6 @@ export interface NativeBinding {
   /** Unmaps a buffer returned by mmapRuns now and detaches it. A second call throws EINVAL. */
   munmapRuns(buffer: ArrayBuffer): void;
 
+  /** libxenvchan; only `compiled: false` when its header was absent at build time. */
   xenVchan: XenVchanBinding;
 }
