@@ -10,7 +10,12 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { createAgentCompositor, type AgentCompositor, type ShellWindow } from "../../gui-agent/compositor/index.ts";
+import {
+  createAgentCompositor,
+  type AgentCompositor,
+  type SeatControl,
+  type ShellWindow,
+} from "../../gui-agent/compositor/index.ts";
 import { compileKeymap } from "../../gui-agent/index.ts";
 import { requireProgram } from "./compositors.ts";
 
@@ -318,4 +323,44 @@ export async function startCompositorUnderTest(
       if (errors.length > 0) throw new Error(`compositor handlers threw: ${errors.join("; ")}`);
     },
   };
+}
+
+/** evdev codes of the US layout's printable keys: character → [code, shifted]. */
+const US_KEYS: ReadonlyMap<string, readonly [number, boolean]> = (() => {
+  const keys = new Map<string, readonly [number, boolean]>();
+  const rows: Array<[string, string, number]> = [
+    ["1234567890-=", "!@#$%^&*()_+", 2],
+    ["qwertyuiop[]", "QWERTYUIOP{}", 16],
+    ["asdfghjkl;'`", 'ASDFGHJKL:"~', 30],
+    ["\\zxcvbnm,./", "|ZXCVBNM<>?", 43],
+  ];
+  for (const [plain, shifted, first] of rows) {
+    [...plain].forEach((char, i) => keys.set(char, [first + i, false]));
+    [...shifted].forEach((char, i) => keys.set(char, [first + i, true]));
+  }
+  keys.set(" ", [57, false]);
+  keys.set("\n", [28, false]);
+  keys.set("\t", [15, false]);
+  return keys;
+})();
+
+/** evdev KEY_LEFTSHIFT and KEY_LEFTCTRL. */
+export const KEY_LEFTSHIFT = 42;
+export const KEY_LEFTCTRL = 29;
+
+/** Presses and releases `code` (with `modifiers` held around it) through the seat. */
+export function pressKey(seat: SeatControl, code: number, modifiers: readonly number[] = []): void {
+  for (const modifier of modifiers) seat.key(modifier, true);
+  seat.key(code, true);
+  seat.key(code, false);
+  for (const modifier of [...modifiers].reverse()) seat.key(modifier, false);
+}
+
+/** Types ASCII `text` through the seat as a US keyboard would (Shift for capitals and symbols). */
+export function typeText(seat: SeatControl, text: string): void {
+  for (const char of text) {
+    const key = US_KEYS.get(char);
+    if (key === undefined) throw new RangeError(`no US key types ${JSON.stringify(char)}`);
+    pressKey(seat, key[0], key[1] ? [KEY_LEFTSHIFT] : []);
+  }
 }
