@@ -559,33 +559,34 @@ export class Connection {
   /** Writes what the socket accepts now; returns true when nothing is left. */
   flush(): boolean {
     if (this.destroyed) return false;
-    while (this.out.length > 0) {
+    // Bytes before `done` went out in this call; they are dropped from the buffer once, at the end.
+    let done = 0;
+    let fdsDone = 0;
+    while (done < this.out.length) {
       let byteLimit = this.out.length;
-      let fdCount = this.outFds.length;
+      let fdCount = this.outFds.length - fdsDone;
       if (fdCount > MAX_FDS_PER_MESSAGE) {
         fdCount = MAX_FDS_PER_MESSAGE;
-        byteLimit = this.outFdOffsets[MAX_FDS_PER_MESSAGE] as number;
-        if (byteLimit === 0) byteLimit = Math.min(4, this.out.length);
+        // Stop before the message of the first fd that does not fit: its fds go with the next sendmsg.
+        byteLimit = Math.max(this.outFdOffsets[fdsDone + MAX_FDS_PER_MESSAGE] as number, done + 1);
       }
-      const fds = fdCount > 0 ? this.outFds.slice(0, fdCount) : undefined;
+      const fds = fdCount > 0 ? this.outFds.slice(fdsDone, fdsDone + fdCount) : undefined;
       let sent: number | null;
       try {
-        sent = sendmsg(this.fd, this.out.bytes.subarray(0, byteLimit), fds);
+        sent = sendmsg(this.fd, this.out.bytes.subarray(done, byteLimit), fds);
       } catch (error) {
+        this.dropSent(done, fdsDone);
         this.fail(new WaylandError("connection-closed", `sendmsg: ${(error as Error).message}`, { cause: error }));
         return false;
       }
       if (sent === null) break;
       if (fds !== undefined) {
         for (const fd of fds) closeFd(fd);
-        this.outFds.splice(0, fdCount);
-        this.outFdOffsets.splice(0, fdCount);
+        fdsDone += fdCount;
       }
-      this.out.consume(sent);
-      for (let i = 0; i < this.outFdOffsets.length; i++) {
-        this.outFdOffsets[i] = Math.max(0, (this.outFdOffsets[i] as number) - sent);
-      }
+      done += sent;
     }
+    this.dropSent(done, fdsDone);
     if (this.out.length > 0) {
       if (this.out.length > this.maxPendingBytes) {
         this.fail(new WaylandError("peer-not-reading", `peer stopped reading: ${this.out.length} bytes pending`));
@@ -596,6 +597,17 @@ export class Connection {
     }
     this.setPolling(POLL_READABLE);
     return true;
+  }
+
+  /** Forgets the first `bytes` bytes and `fdCount` fds (sent, and the fds already closed). */
+  private dropSent(bytes: number, fdCount: number): void {
+    if (bytes === 0 && fdCount === 0) return;
+    this.out.consume(bytes);
+    this.outFds.splice(0, fdCount);
+    this.outFdOffsets.splice(0, fdCount);
+    for (let i = 0; i < this.outFdOffsets.length; i++) {
+      this.outFdOffsets[i] = Math.max(0, (this.outFdOffsets[i] as number) - bytes);
+    }
   }
 
   private setPolling(events: number): void {
