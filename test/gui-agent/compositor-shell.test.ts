@@ -1,0 +1,221 @@
+// xdg-shell as real apps use it on the agent's compositor: gtk3-demo's
+// menus become popups of the right parent, placed by their positioner and
+// kept on the output, dismissed by close(); foot follows the configure
+// handshake and asks for server-side decorations; weston-simple-shm ends on
+// close(); our own client's window-state requests, size hints and title
+// changes reach the signals; wl_output re-announces a new size.
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+import type { ShellWindow, WindowRequest } from "../../gui-agent/compositor/index.ts";
+import { connect, type ClientConnection } from "../../wayland/index.ts";
+import {
+  pressKey,
+  startCompositorUnderTest,
+  startApp,
+  startFoot,
+  startGtk3Demo,
+  startWestonSimpleShm,
+  waitForWindow,
+  type CompositorUnderTest,
+  type RunningApp,
+} from "../helpers/apps.ts";
+
+let under: CompositorUnderTest;
+const apps: RunningApp[] = [];
+const clients: ClientConnection[] = [];
+
+beforeEach(async () => {
+  under = await startCompositorUnderTest();
+});
+
+afterEach(async () => {
+  for (const app of apps.splice(0)) await app.stop();
+  for (const client of clients.splice(0)) client.destroy();
+  under.destroy();
+});
+
+const KEY_ESC = 1;
+const KEY_F10 = 68;
+
+/** Paces every window's frames as the Qubes side would, so GTK keeps drawing. */
+function paceFrames(): void {
+  const pace = (window: ShellWindow): void => {
+    window.events.commit.add(() => setImmediate(() => window.frameDone(Date.now())));
+  };
+  for (const window of under.compositor.windows) pace(window);
+  under.compositor.events.newWindow.add(pace);
+}
+
+/** Resolves when `window` is destroyed. */
+function destroyed(window: ShellWindow): Promise<void> {
+  return new Promise((resolve) => window.events.destroy.add(() => resolve()));
+}
+
+describe("gtk3-demo menus", () => {
+  it("opens its menu as a popup of the Menus window, placed below the menu bar item, closed by Escape", async () => {
+    paceFrames();
+    const app = startGtk3Demo(under.display, ["--run=menus"]);
+    apps.push(app);
+    const menus = await waitForWindow(under.compositor, app, (w) => w.title === "Menus");
+    expect(menus.kind).toBe("toplevel");
+    expect(menus.appId).toBe("gtk3-demo");
+    const main = await waitForWindow(under.compositor, app, (w) => w.title === "Application Class");
+    expect(main.appId).toBe("gtk3-demo");
+    under.compositor.seat.focus(menus);
+    pressKey(under.compositor.seat, KEY_F10);
+    const popup = await waitForWindow(under.compositor, app, (w) => w.kind === "popup");
+    expect(popup.parent).toBe(menus);
+    expect(popup.positioner).not.toBeNull();
+    const anchor = popup.positioner!.anchorRect;
+    // Anchored at the bottom-left of the menu item, growing down and right: it starts where the item ends.
+    expect(popup.popupRect).toEqual({
+      x: anchor.x,
+      y: anchor.y + anchor.height,
+      width: popup.positioner!.width,
+      height: popup.positioner!.height,
+    });
+    expect(popup.size).toEqual({ width: popup.popupRect!.width, height: popup.popupRect!.height });
+    // The grabbing popup has the keyboard: Escape closes the menu.
+    const gone = destroyed(popup);
+    pressKey(under.compositor.seat, KEY_ESC);
+    await gone;
+    expect(under.compositor.windows).not.toContain(popup);
+    expect(app.child.exitCode).toBeNull();
+  });
+
+  it("keeps the menu on the screen when its window sits at the bottom, and close() dismisses it", async () => {
+    paceFrames();
+    const app = startGtk3Demo(under.display, ["--run=menus"]);
+    apps.push(app);
+    const menus = await waitForWindow(under.compositor, app, (w) => w.title === "Menus");
+    const screenY = 1080 - 90;
+    menus.placeOnScreen(300, screenY);
+    under.compositor.seat.focus(menus);
+    pressKey(under.compositor.seat, KEY_F10);
+    const popup = await waitForWindow(under.compositor, app, (w) => w.kind === "popup");
+    const rect = popup.popupRect!;
+    expect(screenY + rect.y).toBeGreaterThanOrEqual(0);
+    expect(screenY + rect.y + rect.height).toBeLessThanOrEqual(1080);
+    // Flipped above the anchor rather than below it.
+    expect(rect.y + rect.height).toBeLessThanOrEqual(popup.positioner!.anchorRect.y);
+    const gone = destroyed(popup);
+    popup.close();
+    await gone;
+  });
+});
+
+describe("toplevels of real apps", () => {
+  it("foot asks for server-side decorations and follows a configure to 800×600 through the ack", async () => {
+    paceFrames();
+    const app = startFoot(under.display, ["sh", "-c", "cat > /dev/null"]);
+    apps.push(app);
+    const window = await waitForWindow(under.compositor, app, (w) => w.appId === "foot");
+    const acked = new Promise<number>((resolve) => window.events.ackConfigure.add(resolve));
+    const resized = new Promise<{ width: number; height: number }>((resolve) =>
+      window.events.commit.add((commit) => {
+        if (commit.resized) resolve(commit.size);
+      }),
+    );
+    const serial = window.configure({ width: 800, height: 600 }, { activated: true });
+    expect(await acked).toBe(serial);
+    expect(await resized).toEqual({ width: 800, height: 600 });
+    expect(window.size).toEqual({ width: 800, height: 600 });
+    expect(app.stderr()).toMatch(/using SSD decorations/);
+  });
+
+  it("weston-simple-shm ends when its window is closed", async () => {
+    const app = startWestonSimpleShm(under.display);
+    apps.push(app);
+    const window = await waitForWindow(under.compositor, app);
+    const gone = destroyed(window);
+    window.close();
+    await gone;
+    expect((await app.exited).code).toBe(0);
+  });
+
+  it("wayland-info sees every global with its version and the output's size", async () => {
+    const app = startApp("wayland-info", [], under.display, { aptPackage: "wayland-utils" });
+    apps.push(app);
+    await app.exited;
+    const out = app.stdout();
+    for (const [name, version] of [
+      ["wl_compositor", 5],
+      ["wl_subcompositor", 1],
+      ["wl_shm", 1],
+      ["wl_output", 4],
+      ["zxdg_output_manager_v1", 3],
+      ["xdg_wm_base", 5],
+      ["zxdg_decoration_manager_v1", 1],
+      ["wp_viewporter", 1],
+      ["wl_seat", 8],
+      ["wl_data_device_manager", 3],
+    ] as const) {
+      expect(out).toMatch(new RegExp(`interface: '${name}',\\s+version:\\s+${version},`));
+    }
+    expect(out).toMatch(/width: 1920 px, height: 1080 px, refresh: 60\.000 Hz/);
+    expect(out).toMatch(/logical_width: 1920, logical_height: 1080/);
+  });
+});
+
+describe("a client of ours", () => {
+  it("hears a new output size on the wl_output and xdg_output it bound", async () => {
+    const connection = await connect({ display: under.compositor.socketPath });
+    clients.push(connection);
+    const output = connection.bind("wl_output", 4);
+    const xdgOutput = connection.bind("zxdg_output_manager_v1", 3).request("get_xdg_output", output);
+    const modes: string[] = [];
+    output.on("mode", (_flags, width, height) => modes.push(`mode ${width}x${height}`));
+    output.on("done", () => modes.push("done"));
+    xdgOutput.on("logical_size", (width, height) => modes.push(`logical ${width}x${height}`));
+    await connection.roundtrip();
+    under.compositor.setOutputSize({ width: 1280, height: 720 });
+    await connection.roundtrip();
+    expect(modes).toEqual([
+      "mode 1920x1080",
+      "done",
+      "logical 1920x1080",
+      "done",
+      "logical 1280x720",
+      "mode 1280x720",
+      "done",
+    ]);
+  });
+
+  it("announces title, app id, size hints and window-state requests through the window's signals", async () => {
+    const connection = await connect({ display: under.compositor.socketPath });
+    clients.push(connection);
+    const surface = connection.bind("wl_compositor", 5).request("create_surface");
+    const xdgSurface = connection.bind("xdg_wm_base", 5).request("get_xdg_surface", surface);
+    const toplevel = xdgSurface.request("get_toplevel");
+    const window = await new Promise<ShellWindow>((resolve) => under.compositor.events.newWindow.add(resolve));
+    const seen: string[] = [];
+    window.events.title.add((w) => seen.push(`title ${w.title}`));
+    window.events.appId.add((w) => seen.push(`appId ${w.appId}`));
+    window.events.sizeHints.add((w) =>
+      seen.push(`hints ${w.minSize.width}x${w.minSize.height} ${w.maxSize.width}x${w.maxSize.height}`),
+    );
+    window.events.request.add((request: WindowRequest) => seen.push(`request ${JSON.stringify(request)}`));
+    toplevel.request("set_title", "Ünïcode ✓ title");
+    toplevel.request("set_app_id", "org.example.Test");
+    toplevel.request("set_min_size", 200, 100);
+    toplevel.request("set_max_size", 0, 900);
+    toplevel.request("set_fullscreen", null);
+    toplevel.request("unset_fullscreen");
+    toplevel.request("set_maximized");
+    toplevel.request("set_minimized");
+    toplevel.request("show_window_menu", connection.bind("wl_seat", 8), 0, 5, 6);
+    surface.request("commit");
+    await connection.roundtrip();
+    expect(seen).toEqual([
+      "title Ünïcode ✓ title",
+      "appId org.example.Test",
+      'request {"kind":"fullscreen","on":true}',
+      'request {"kind":"fullscreen","on":false}',
+      'request {"kind":"maximize","on":true}',
+      'request {"kind":"minimize"}',
+      'request {"kind":"windowMenu","x":5,"y":6}',
+      "hints 200x100 0x900",
+    ]);
+    expect(window.mapped).toBe(false);
+  });
+});
