@@ -13,6 +13,7 @@ import {
   encodeMessage,
   wl_shm,
   wl_surface,
+  xdg_toplevel,
   type WaylandError,
 } from "../../wayland/index.ts";
 
@@ -167,6 +168,51 @@ describe("connection over a socket", () => {
     }
     await all;
     expect(received).toEqual(sizes.map((size, i) => ({ id: 10 + i, size, fdSize: size })));
+  });
+
+  it("keeps fds with their messages through many partial writes of a 5 MB burst", async () => {
+    const [a, b] = socketpair("stream");
+    const title = compileInterface(xdg_toplevel).requests.find((message) => message.spec.name === "set_title")!;
+    const pool = compileInterface(wl_shm).requests.find((message) => message.spec.name === "create_pool")!;
+    const writer = new Connection(a, { message: () => true, closed: () => undefined }, { maxPendingBytes: 16 << 20 });
+    opened.push(writer);
+    const expected: string[] = [];
+    for (let i = 0; i < 1700; i++) {
+      if (i % 17 === 0) {
+        const size = 4096 * (1 + (i % 5));
+        const fd = memfdCreate(`burst-${i}`, size);
+        writer.send(7, pool, [100 + i, fd, size]);
+        close(fd);
+        expected.push(`pool ${100 + i} ${size} ${size}`);
+      } else {
+        const text = String(i).padEnd(3000, ".");
+        writer.send(8, title, [text]);
+        expected.push(`title ${text.length} ${i}`);
+      }
+    }
+    await new Promise<void>((resolve) => queueMicrotask(resolve));
+    expect(writer.pendingBytes).toBeGreaterThan(1 << 20);
+    const seen: string[] = [];
+    let done!: () => void;
+    const all = new Promise<void>((resolve) => (done = resolve));
+    const reader: Connection = new Connection(b, {
+      message: (objectId, _opcode, bytes, view, start, end) => {
+        const args = decodeArgs(objectId === 7 ? pool : title, bytes, view, start, end, reader.fds);
+        if (!Array.isArray(args)) throw new Error(args.error);
+        if (objectId === 7) {
+          seen.push(`pool ${args[0]} ${args[2]} ${fileSize(args[1] as number)}`);
+          close(args[1] as number);
+        } else {
+          seen.push(`title ${(args[0] as string).length} ${parseInt(args[0] as string, 10)}`);
+        }
+        if (seen.length === expected.length) done();
+        return true;
+      },
+      closed: () => undefined,
+    });
+    opened.push(reader);
+    await all;
+    expect(seen).toEqual(expected);
   });
 
   it("keeps a burst the peer reads late and delivers all of it after partial writes", async () => {
