@@ -219,9 +219,10 @@ export class ShmVchan extends VchanBase {
   }
 
   dataReady(): number {
-    const ready = this.#ready();
-    if (ready === 0 && !this.#closed) this.#request(VCHAN_NOTIFY_WRITE);
-    return ready;
+    // As libxenvchan: asking is a request to hear of the next write (a caller
+    // waiting for a whole message checks this, then waits for `data`).
+    if (!this.#closed) this.#request(VCHAN_NOTIFY_WRITE);
+    return this.#ready();
   }
 
   bufferSpace(): number {
@@ -244,16 +245,17 @@ export class ShmVchan extends VchanBase {
       Atomics.store(this.#ctrl32, this.#side.readCons / 4, this.#readCons);
       this.#notify(VCHAN_NOTIFY_READ);
     }
-    this.#afterRead();
+    if (n > 0) this.#afterRead();
+    else if (!this.#closed) this.#request(VCHAN_NOTIFY_WRITE);
     return n;
   }
 
   recv(into: Uint8Array): boolean {
     this.checkFits(into.length, this.readRingSize, "recv");
-    if (this.#ready() < into.length) {
-      this.#afterRead();
-      return false;
-    }
+    if (this.#closed) return false;
+    // Hear of the next write before checking, so a short ring is never missed.
+    this.#request(VCHAN_NOTIFY_WRITE);
+    if (this.#ready() < into.length) return false;
     this.read(into);
     return true;
   }
@@ -397,7 +399,9 @@ export class ShmVchan extends VchanBase {
     } else if (this.#state === VCHAN_CONNECTED && untrustedPeerLive !== LIVE_CONNECTED) {
       this.#peerGone();
     }
-    this.#request(VCHAN_NOTIFY_WRITE);
+    // Ask for the next write only once the ring is empty: while bytes wait, the
+    // reader's own read() re-arms the request when it drains them.
+    if (this.#ready() === 0) this.#request(VCHAN_NOTIFY_WRITE);
     let drain = false;
     if (this.#wantDrain && this.#state === VCHAN_CONNECTED) {
       if (this.#space() > 0) {

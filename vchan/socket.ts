@@ -148,7 +148,8 @@ export class SocketVchan extends VchanBase {
       this.#fill();
       this.#updatePoll();
     }
-    if (this.#rx.length > 0) this.schedule("data");
+    // Bytes left behind after progress: say so again (never after a read that took nothing, or a caller could spin).
+    if (n > 0 && this.#rx.length > 0) this.schedule("data");
     return n;
   }
 

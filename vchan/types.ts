@@ -26,7 +26,9 @@ export type VchanBackend = "socket" | "shm" | "xen";
  * Events of a {@link Vchan}, all emitted from the event loop (never inside a
  * call on the channel):
  * - `data`: bytes are readable (dataReady() > 0); repeated after a read that
- *   left bytes behind, and scheduled for a listener added while bytes wait;
+ *   took bytes and left some behind, and scheduled for a listener added while
+ *   bytes wait. A handler that waits for a whole message checks dataReady()
+ *   (or tries recv()) and returns: the next `data` comes with the next bytes;
  * - `drain`: ring space was freed after a write or send came up short;
  * - `connect`: a waiting server's client connected;
  * - `disconnect`: the peer closed or died (bytes already received stay readable).

@@ -148,6 +148,32 @@ describe.each(runnableBackends)("vchan on the %s backend, one process", (backend
     await readPattern(server, 64);
   });
 
+  it("calls a handler that waits for a whole 12-byte header again when the rest arrives, and never spins meanwhile", async () => {
+    const [server, client] = await connected();
+    let calls = 0;
+    const header = new Uint8Array(12);
+    const complete = new Promise<void>((resolve) => {
+      server.on("data", () => {
+        calls += 1;
+        if (server.dataReady() < 12) return;
+        expect(server.recv(header)).toBe(true);
+        resolve();
+      });
+    });
+    client.write(pattern(0, 5));
+    await once(server, "data");
+    // Fifty turns of the loop with 5 of 12 bytes there: no more calls.
+    for (let turn = 0; turn < 50; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(server.recv(header)).toBe(false);
+    expect(server.read(new Uint8Array(0))).toBe(0);
+    for (let turn = 0; turn < 50; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toBe(1);
+    client.write(pattern(5, 7));
+    await complete;
+    expect(calls).toBe(2);
+    expect(matchesPattern(header, 0)).toBe(true);
+  });
+
   it("reads partially: a small buffer gets what fits and the rest stays ready", async () => {
     const [server, client] = await connected();
     client.write(pattern(0, 100));
