@@ -94,9 +94,10 @@ export class DataDevices implements ClipboardControl {
     if (client === this.focusClient) this.offerTo(device);
   }
 
-  /** Keyboard focus moves to `client`: its data devices get the current selection first. */
-  keyboardFocusClient(client: Client): void {
+  /** Keyboard focus moves to `client` (its data devices get the current selection first), or to no client. */
+  keyboardFocusClient(client: Client | null): void {
     this.focusClient = client;
+    if (client === null) return;
     for (const device of this.devices.get(client) ?? []) this.offerTo(device);
   }
 

@@ -32,8 +32,8 @@ const AXIS_STEP = 15;
 
 /** What the seat tells the rest of the compositor. */
 export interface SeatHooks {
-  /** Keyboard focus is about to enter a surface of `client` (the data device offers the selection first). */
-  keyboardFocusClient(client: Client): void;
+  /** Keyboard focus is about to enter a surface of `client` (the data device offers the selection first), or left every client (null). */
+  keyboardFocusClient(client: Client | null): void;
   /** The live windows (to find grabbing popups). */
   windows(): readonly ShellWindowImpl[];
 }
@@ -133,7 +133,10 @@ export class Seat implements SeatControl {
       for (const keyboard of this.keyboards.get(old.client) ?? []) keyboard.send("leave", serial, old.resource);
     }
     this.keyboardSurface = target;
-    if (target === null) return;
+    if (target === null) {
+      this.hooks.keyboardFocusClient(null);
+      return;
+    }
     if (old === null || old.client !== target.client) this.hooks.keyboardFocusClient(target.client);
     const serial = this.display.nextSerial();
     const keys = this.keysArray();
