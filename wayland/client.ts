@@ -38,16 +38,6 @@ function specOf(name: string): InterfaceSpec {
   return spec;
 }
 
-const requestIndexes = new WeakMap<CompiledInterface, Map<string, CompiledMessage>>();
-function requestIndex(compiled: CompiledInterface): Map<string, CompiledMessage> {
-  let index = requestIndexes.get(compiled);
-  if (index === undefined) {
-    index = new Map(compiled.requests.map((request) => [request.spec.name, request]));
-    requestIndexes.set(compiled, index);
-  }
-  return index;
-}
-
 /** What a request returns: the new Proxy when it creates an object, else nothing. */
 export type Created<C> = [C] extends [never] ? void : C extends string ? Proxy<C> : never;
 
@@ -100,7 +90,7 @@ export class Proxy<I extends string = string> {
     name: K,
     ...args: RequestArgs<ClientRequestsOf<I>[K]>
   ): Created<RequestCreates<ClientRequestsOf<I>[K]>> {
-    const message = requestIndex(this.compiled).get(name);
+    const message = this.compiled.requestsByName.get(name);
     if (message === undefined) throw new TypeError(`${this.interface.name} has no request ${name}`);
     if (this.destroyed) throw new Error(`${this.interface.name}#${this.id} is destroyed`);
     if (message.spec.since > this.version) {
@@ -116,7 +106,7 @@ export class Proxy<I extends string = string> {
     event: K,
     listener: (...args: Args<EventsOf<I, "client">[K]>) => void,
   ): this {
-    if (!this.compiled.events.some((message) => message.spec.name === event)) {
+    if (!this.compiled.eventsByName.has(event)) {
       throw new TypeError(`${this.interface.name} has no event ${event}`);
     }
     const list = this.listeners.get(event);

@@ -62,16 +62,6 @@ function specOf(name: string): InterfaceSpec {
   return spec;
 }
 
-function eventIndex(compiled: CompiledInterface): Map<string, CompiledMessage> {
-  let index = eventIndexes.get(compiled);
-  if (index === undefined) {
-    index = new Map(compiled.events.map((event) => [event.spec.name, event]));
-    eventIndexes.set(compiled, index);
-  }
-  return index;
-}
-const eventIndexes = new WeakMap<CompiledInterface, Map<string, CompiledMessage>>();
-
 /**
  * The server's side of one object of one client: interface, version, id,
  * the handlers of its requests, and a destroy signal. Created by the
@@ -126,7 +116,7 @@ export class Resource<I extends string = string> {
    */
   send<K extends keyof EventsOf<I, "server"> & string>(event: K, ...args: Args<EventsOf<I, "server">[K]>): void {
     if (this.destroyed || this.client.destroyed) return;
-    const message = eventIndex(this.compiled).get(event);
+    const message = this.compiled.eventsByName.get(event);
     if (message === undefined) throw new TypeError(`${this.interface.name} has no event ${event}`);
     if (message.spec.since > this.version) {
       throw new RangeError(

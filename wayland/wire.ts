@@ -61,11 +61,13 @@ export interface CompiledMessage {
   readonly newIdIndex: number;
 }
 
-/** An interface with its requests and events compiled. */
+/** An interface with its requests and events compiled, by opcode and by name. */
 export interface CompiledInterface {
   readonly spec: InterfaceSpec;
   readonly requests: readonly CompiledMessage[];
   readonly events: readonly CompiledMessage[];
+  readonly requestsByName: ReadonlyMap<string, CompiledMessage>;
+  readonly eventsByName: ReadonlyMap<string, CompiledMessage>;
 }
 
 const typeCodes: Record<string, number> = {
@@ -107,10 +109,14 @@ const compiled = new WeakMap<InterfaceSpec, CompiledInterface>();
 export function compileInterface(spec: InterfaceSpec): CompiledInterface {
   let result = compiled.get(spec);
   if (result === undefined) {
+    const requests = spec.requests.map(compileMessage);
+    const events = spec.events.map(compileMessage);
     result = {
       spec,
-      requests: spec.requests.map(compileMessage),
-      events: spec.events.map(compileMessage),
+      requests,
+      events,
+      requestsByName: new Map(requests.map((message) => [message.spec.name, message])),
+      eventsByName: new Map(events.map((message) => [message.spec.name, message])),
     };
     compiled.set(spec, result);
   }
