@@ -166,6 +166,8 @@ export class ShmVchan extends VchanBase {
   #state: VchanState;
   #closed = false;
   #wantDrain = false;
+  /** Bytes of space the short write (1) or failed send (its length) waits for before `drain`. */
+  #drainNeed = 1;
   readonly #resources: Resources;
   readonly #hello: Uint8Array;
   readonly #sendFds: number[];
@@ -274,7 +276,7 @@ export class ShmVchan extends VchanBase {
       Atomics.store(this.#ctrl32, this.#side.writeProd / 4, this.#writeProd);
       this.#notify(VCHAN_NOTIFY_WRITE);
     }
-    if (n < data.length) this.#waitForSpace();
+    if (n < data.length) this.#waitForSpace(1);
     return n;
   }
 
@@ -282,7 +284,7 @@ export class ShmVchan extends VchanBase {
     this.checkFits(data.length, this.writeRingSize, "send");
     this.#checkConnected();
     if (this.#space() < data.length) {
-      this.#waitForSpace();
+      this.#waitForSpace(data.length);
       if (this.#space() < data.length) return false;
     }
     // Now all of data fits: write() takes it whole.
@@ -365,11 +367,12 @@ export class ShmVchan extends VchanBase {
     this.schedule("data");
   }
 
-  #waitForSpace(): void {
+  #waitForSpace(need: number): void {
     this.#wantDrain = true;
+    this.#drainNeed = need;
     this.#request(VCHAN_NOTIFY_READ);
     // The peer may have consumed between our check and the request.
-    if (this.#space() > 0) {
+    if (this.#space() >= need) {
       this.#wantDrain = false;
       this.schedule("drain");
     }
@@ -404,7 +407,7 @@ export class ShmVchan extends VchanBase {
     if (this.#ready() === 0) this.#request(VCHAN_NOTIFY_WRITE);
     let drain = false;
     if (this.#wantDrain && this.#state === VCHAN_CONNECTED) {
-      if (this.#space() > 0) {
+      if (this.#space() >= this.#drainNeed) {
         this.#wantDrain = false;
         drain = true;
       } else {

@@ -81,6 +81,8 @@ export class SocketVchan extends VchanBase {
   #closed = false;
   /** A write or send came up short: emit `drain` when space is freed. */
   #wantDrain = false;
+  /** Bytes of ring space the short write (1) or failed send (its length) waits for before `drain`. */
+  #drainNeed = 1;
   /** The last receive found the socket empty: skip receiving until the Poll says readable. */
   #drained = false;
 
@@ -172,7 +174,10 @@ export class SocketVchan extends VchanBase {
     else this.#flush();
     if (this.#fd >= 0 && n < data.length) n += this.#tx.push(data.subarray(n));
     if (this.#tx.length > 0 && this.#fd >= 0) this.#flush();
-    if (n < data.length) this.#wantDrain = true;
+    if (n < data.length) {
+      this.#wantDrain = true;
+      this.#drainNeed = 1;
+    }
     this.#updatePoll();
     this.#drainIfRoom();
     return n;
@@ -184,6 +189,7 @@ export class SocketVchan extends VchanBase {
     if (this.#tx.length > 0) this.#flush();
     if (this.#tx.free < data.length) {
       this.#wantDrain = true;
+      this.#drainNeed = data.length;
       this.#updatePoll();
       return false;
     }
@@ -263,9 +269,9 @@ export class SocketVchan extends VchanBase {
     if (arrived) this.emitNow("data");
   }
 
-  /** After a short write: emits `drain` once the write ring has room (the socket may already have taken it all). */
+  /** After a short write or failed send: emits `drain` once the ring has the room asked for (the socket may already have taken it all). */
   #drainIfRoom(): void {
-    if (this.#wantDrain && this.#tx.free > 0 && this.#state === VCHAN_CONNECTED) {
+    if (this.#wantDrain && this.#tx.free >= this.#drainNeed && this.#state === VCHAN_CONNECTED) {
       this.#wantDrain = false;
       this.schedule("drain");
     }

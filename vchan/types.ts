@@ -29,7 +29,8 @@ export type VchanBackend = "socket" | "shm" | "xen";
  *   took bytes and left some behind, and scheduled for a listener added while
  *   bytes wait. A handler that waits for a whole message checks dataReady()
  *   (or tries recv()) and returns: the next `data` comes with the next bytes;
- * - `drain`: ring space was freed after a write or send came up short;
+ * - `drain`: after a short write, ring space was freed; after a failed
+ *   send, there is now room for all of it;
  * - `connect`: a waiting server's client connected;
  * - `disconnect`: the peer closed or died (bytes already received stay readable).
  */

@@ -228,6 +228,28 @@ describe.each(runnableBackends)("vchan on the %s backend, one process", (backend
     await readPattern(server, 16, written);
   });
 
+  it("fires drain after a failed send only once the whole message fits", async () => {
+    const [server, client] = await connected();
+    // Fill the client's ring (and, on the socket backend, the kernel's buffer).
+    let written = 0;
+    for (;;) {
+      const n = client.write(pattern(written, 1024));
+      written += n;
+      if (n < 1024) break;
+    }
+    const size = client.writeRingSize;
+    expect(client.send(pattern(written, size))).toBe(false);
+    let drains = 0;
+    client.on("drain", () => (drains += 1));
+    // Read a little at a time: the drain comes once the ring is empty enough for `size` bytes.
+    const drained = once(client, "drain");
+    await readPattern(server, written, 0, 100);
+    await drained;
+    expect(drains).toBe(1);
+    expect(client.send(pattern(written, size))).toBe(true);
+    await readPattern(server, size, written);
+  });
+
   it("moves a megabyte through small rings without losing or reordering a byte", async () => {
     const [server, client] = await connected({ readMin: 1024, writeMin: 2048 });
     await Promise.all([writePattern(client, 1 << 20, 3, 5000), readPattern(server, 1 << 20, 3, 777)]);
