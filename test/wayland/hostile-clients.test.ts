@@ -1,6 +1,8 @@
-// Hostile clients against the server side: random message streams (framed
-// and unframed) either get answered or end their own client, never throw
-// in the server, and never disturb a well-behaved client of the same display.
+// Hostile peers. Against the server side: random message streams (framed
+// and unframed) either get answered or end their own client, never throw in
+// the server, and never disturb a well-behaved client of the same display.
+// Against the client side: malformed events end the connection with a
+// protocol-error instead of throwing.
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -144,5 +146,37 @@ describe("hostile clients", () => {
     );
     expect(witness.error).toBeUndefined();
     expect(display.clients.size).toBe(1);
+  });
+});
+
+describe("a hostile compositor", () => {
+  /** A ClientConnection whose peer is a raw socket the test writes to. */
+  function rawCompositor(): { connection: ClientConnection; write: (bytes: Uint8Array) => void; end: number } {
+    const [compositorEnd, clientEnd] = socketpair("stream");
+    const connection = new ClientConnection(clientEnd);
+    return { connection, write: (bytes) => void sendmsg(compositorEnd, bytes), end: compositorEnd };
+  }
+
+  function event(objectId: number, opcode: number, words: number[]): Uint8Array {
+    const bytes = new Uint8Array(8 + words.length * 4);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(0, objectId, true);
+    view.setUint32(4, ((bytes.length << 16) | opcode) >>> 0, true);
+    words.forEach((word, i) => view.setUint32(8 + i * 4, word >>> 0, true));
+    return bytes;
+  }
+
+  it.each([
+    ["a string longer than its event", event(2, 0, [1, 4000, 0x41414141])],
+    ["an opcode the interface does not have", event(2, 9, [])],
+    ["a message size of 4", new Uint8Array([2, 0, 0, 0, 0, 0, 4, 0])],
+  ])("ends our client with a protocol-error on %s, without throwing", async (_name, bytes) => {
+    const { connection, write, end } = rawCompositor();
+    const failed = connection.roundtrip().catch((error: unknown) => error);
+    write(bytes);
+    const error = (await failed) as { code?: string };
+    expect(error.code).toBe("protocol-error");
+    expect(connection.destroyed).toBe(true);
+    close(end);
   });
 });
