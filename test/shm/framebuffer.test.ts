@@ -136,6 +136,9 @@ describe("a 1920x1080 framebuffer granted by another process", () => {
       expect(gui.counters.bytesCopied).toBe(0);
       expect(mapped.contiguous).not.toBeNull();
       expect(mapped.pixels[0]).toBe(0x40);
+      // Refs the other process never granted are refused, as gntdev would.
+      expect(() => gui.map(AGENT, [2025])).toThrow(expect.objectContaining({ code: "GRANT_NOT_GRANTED" }));
+      expect(() => gui.map(AGENT, [2 ** 32 - 1])).toThrow(expect.objectContaining({ code: "GRANT_OUT_OF_RANGE" }));
       expect(mapped.pixels[1920 * 1080 * 4 - 2]).toBe(0x40);
       // ... not per frame: the agent paints, we read the same mapping.
       for (const value of [0x11, 0x22, 0x33]) {

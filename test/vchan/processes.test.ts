@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { VCHAN_DISCONNECTED, connectVchanClient, createVchanServer } from "../../vchan/index.ts";
 import { finished, spawnTs, temporaryDirectory } from "../helpers/processes.ts";
 import { LineChannel } from "../shm/lines.ts";
-import { readPattern, runnableBackends, writePattern } from "./helpers.ts";
+import { pattern, readPattern, runnableBackends, writePattern } from "./helpers.ts";
 
 const PEER = "test/vchan/peers/vchan-peer.ts";
 const HUNDRED_MB = 100 * 1000 * 1000;
@@ -56,6 +56,34 @@ describe.each(runnableBackends)("vchan on the %s backend, two processes", (backe
       expect(client.isOpen()).toBe(VCHAN_DISCONNECTED);
       client.close();
       expect((await done).code).toBe(0);
+    } finally {
+      child.kill();
+      dir.remove();
+    }
+  });
+
+  it("applies back-pressure when the peer process stops reading", async () => {
+    const dir = temporaryDirectory();
+    const child = spawnTs(PEER, [backend, "server", dir.dir, "6004", "hold"]);
+    const done = finished(child);
+    try {
+      const client = await connectVchanClient({ backend, domain: 1, ownDomain: 2, port: 6004, socketDir: dir.dir });
+      let written = 0;
+      for (;;) {
+        const n = client.write(pattern(written, 65536));
+        written += n;
+        if (n === 0) break;
+        if (n < 65536) await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(written).toBeGreaterThanOrEqual(client.writeRingSize);
+      expect(client.bufferSpace()).toBe(0);
+      expect(client.send(pattern(written, 1))).toBe(false);
+      const gone = once(client, "disconnect");
+      child.kill("SIGKILL");
+      await gone;
+      expect(client.isOpen()).toBe(VCHAN_DISCONNECTED);
+      client.close();
+      await done;
     } finally {
       child.kill();
       dir.remove();
