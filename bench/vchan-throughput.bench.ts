@@ -3,6 +3,7 @@
  * vchan backend (64 KiB rings, and 1 MiB, libvchan's largest), beside memcpy of the same bytes: C copies the
  * same 64 MiB source into the same-sized destination, in 4 KiB pieces, as
  * many times as the vchan carries it. Target (issue 4): shm ≥ 0.5× memcpy.
+ * Each figure is the best of three interleaved rounds.
  * The socket backend's figure is printed for information (its client rings
  * are 4 KiB, as upstream's).
  *
@@ -126,10 +127,24 @@ async function vchanThroughput(backend: VchanBackend, total: number, ring: numbe
 export default async function throughput(context: BenchContext): Promise<BenchRow[]> {
   const total = context.smoke ? 16 << 20 : 512 << 20;
   const binary = compileC("memcpy-4k", MEMCPY_C);
-  const memcpy = single(Number(execFileSync(binary, [String(total), String(BUFFER)], { encoding: "utf8" })));
-  const shm = single(await vchanThroughput("shm", total, 65536));
-  const shmLarge = single(await vchanThroughput("shm", total, 1 << 20));
-  const socket = single(await vchanThroughput("socket", total, 65536));
+  // Every figure keeps the best of its interleaved rounds: on a shared
+  // machine one round can land beside someone else's load.
+  const rounds = context.smoke ? 1 : 3;
+  let bestMemcpy = 0;
+  let bestShm = 0;
+  let bestShmLarge = 0;
+  let bestSocket = 0;
+  for (let round = 0; round < rounds; round++) {
+    const copied = Number(execFileSync(binary, [String(total), String(BUFFER)], { encoding: "utf8" }));
+    bestMemcpy = Math.max(bestMemcpy, copied);
+    bestShm = Math.max(bestShm, await vchanThroughput("shm", total, 65536));
+    bestShmLarge = Math.max(bestShmLarge, await vchanThroughput("shm", total, 1 << 20));
+    bestSocket = Math.max(bestSocket, await vchanThroughput("socket", total, 65536));
+  }
+  const memcpy = single(bestMemcpy);
+  const shm = single(bestShm);
+  const shmLarge = single(bestShmLarge);
+  const socket = single(bestSocket);
   const load = `load average ${loadavg()[0]?.toFixed(1)} on ${availableParallelism()} CPUs: the two processes need a CPU each to overlap their copies`;
   const baseline = { name: "C memcpy of the same bytes, 4 KiB pieces, 64 MiB buffers", value: memcpy };
   return [
