@@ -139,6 +139,8 @@ export class Surface {
   inputRegion: Region | null = null;
   viewport: Viewport = { source: null, destination: null };
   viewportResource: Resource<"wp_viewport"> | null = null;
+  /** Where a scaled surface's resampled pixels go (reused while the size stays). */
+  private readonly scratch = { bytes: new Uint8Array(0) };
   /** Damage applied since the shell last took it, in surface coordinates. */
   damage: Rect[] = [];
   /** Frame callbacks of applied commits, waiting for a frame to be done. */
@@ -216,12 +218,12 @@ export class Surface {
     return false;
   }
 
-  /** The pixels of the current buffer, cropped by the viewport's source; null without a live buffer. */
+  /** The surface's pixels at its logical size (a view of the buffer, or a resample when scaled); null without a live buffer. */
   pixels(): PixelSource | null {
     if (this.buffer === null || this.buffer.destroyed) return null;
     const shm = shmBufferOf(this.buffer);
     if (shm === undefined) return null;
-    const pixels = pixelSource(shm, this.viewport.source);
+    const pixels = pixelSource(shm, this.scale, this.viewport.source, this.width, this.height, this.scratch);
     // The app shrank its pool's file under the buffer: reading would fault, so the app is cut off.
     if (pixels === null) this.client.postImplementationError("the wl_shm pool's file shrank under a committed buffer");
     return pixels;
@@ -264,6 +266,10 @@ export class Surface {
       this.cached = null;
     }
     if (!this.apply(state)) return false;
+    if (this.order !== this.pendingOrder && !sameOrder(this.order, this.pendingOrder)) {
+      for (const child of this.pendingOrder) if (child !== this) this.damageChild(child);
+      this.order = [...this.pendingOrder];
+    }
     for (const child of this.order) {
       if (child === this) continue;
       const sub = child.subsurface;
@@ -275,10 +281,6 @@ export class Surface {
         sub.positionPending = false;
         this.damageChild(child);
       }
-    }
-    if (this.order !== this.pendingOrder && !sameOrder(this.order, this.pendingOrder)) {
-      for (const child of this.pendingOrder) if (child !== this) this.damageChild(child);
-      this.order = [...this.pendingOrder];
     }
     for (const child of this.order) {
       if (child !== this && child.subsurface !== null && child.effectivelySynchronized) {
@@ -446,20 +448,53 @@ function clampRect(x: number, y: number, width: number, height: number): Rect {
   return { x: cx, y: cy, width: Math.min(width, limit), height: Math.min(height, limit) };
 }
 
-function pixelSource(shm: ShmBuffer, source: Viewport["source"]): PixelSource | null {
+/**
+ * The surface's content at its logical size: a view of the buffer when the
+ * buffer's pixels map 1:1 onto the surface (scale 1, no viewport or an
+ * integer crop of the same size), else a nearest-neighbour resample of the
+ * source rectangle into `scratch` (viewport scaling, buffer scale ≠ 1).
+ * Null when the pool's file shrank under the buffer.
+ */
+function pixelSource(
+  shm: ShmBuffer,
+  scale: number,
+  source: Viewport["source"],
+  width: number,
+  height: number,
+  scratch: { bytes: Uint8Array },
+): PixelSource | null {
   const bytes = shm.bytes();
   if (bytes === undefined) return null;
   const hasAlpha = shm.format === SHM_FORMAT_ARGB8888;
-  if (source === null) {
-    return { bytes, stride: shm.stride, width: shm.width, height: shm.height, hasAlpha };
+  // The source rectangle in buffer pixels (a viewport's source is in surface-local units before scaling by buffer scale).
+  const sx = source === null ? 0 : source.x * scale;
+  const sy = source === null ? 0 : source.y * scale;
+  const sw = source === null ? shm.width : source.width * scale;
+  const sh = source === null ? shm.height : source.height * scale;
+  if (Number.isInteger(sx) && Number.isInteger(sy) && sw === width && sh === height) {
+    if (sx === 0 && sy === 0 && width === shm.width && height === shm.height) {
+      return { bytes, stride: shm.stride, width, height, hasAlpha };
+    }
+    const start = sy * shm.stride + sx * 4;
+    const end = (sy + height - 1) * shm.stride + (sx + width) * 4;
+    return { bytes: bytes.subarray(start, end), stride: shm.stride, width, height, hasAlpha };
   }
-  const x = Math.floor(source.x);
-  const y = Math.floor(source.y);
-  const width = Math.max(1, Math.min(shm.width - x, Math.round(source.width)));
-  const height = Math.max(1, Math.min(shm.height - y, Math.round(source.height)));
-  const start = y * shm.stride + x * 4;
-  const end = (y + height - 1) * shm.stride + (x + width) * 4;
-  return { bytes: bytes.subarray(start, end), stride: shm.stride, width, height, hasAlpha };
+  const size = width * height * 4;
+  if (scratch.bytes.length !== size) scratch.bytes = new Uint8Array(size);
+  const out = new Uint32Array(scratch.bytes.buffer, 0, width * height);
+  const aligned = bytes.byteOffset % 4 === 0 && shm.stride % 4 === 0;
+  const input = aligned ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2) : null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const rowWords = shm.stride >> 2;
+  for (let y = 0; y < height; y++) {
+    const by = Math.min(shm.height - 1, Math.floor(sy + ((y + 0.5) * sh) / height));
+    for (let x = 0; x < width; x++) {
+      const bx = Math.min(shm.width - 1, Math.floor(sx + ((x + 0.5) * sw) / width));
+      out[y * width + x] =
+        input !== null ? (input[by * rowWords + bx] as number) : view.getUint32(by * shm.stride + bx * 4, true);
+    }
+  }
+  return { bytes: scratch.bytes, stride: width * 4, width, height, hasAlpha };
 }
 
 /** What the surface layer tells the compositor. */
