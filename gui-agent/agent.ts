@@ -169,6 +169,8 @@ export async function startAgent(options: AgentOptions): Promise<GuiAgent> {
       domain: options.ownDomain,
       socketDir: options.socketDir,
     });
+    // The GUI domain fetches our grant pool as soon as it connects; have it ready.
+    grants.offer(options.guiDomain);
   } catch (error) {
     compositor.destroy();
     throw error;
