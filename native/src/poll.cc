@@ -75,8 +75,16 @@ class Poll : public Napi::ObjectWrap<Poll> {
     if (events & UV_WRITABLE) flags |= 2;
     if (events & UV_DISCONNECT) flags |= 4;
     // MakeCallback with an async context: promise jobs queued by the callback
-    // run before we return to libuv.
-    callback_.MakeCallback(Value(), {error, Napi::Number::New(env, flags)}, *context_);
+    // run before we return to libuv. We are called from libuv, not from JS:
+    // an exception the callback throws must not unwind into C, so it goes to
+    // Node's uncaught-exception handling, as for any other event callback.
+    try {
+      callback_.MakeCallback(Value(), {error, Napi::Number::New(env, flags)}, *context_);
+    } catch (const Napi::Error& thrown) {
+      napi_fatal_exception(env, thrown.Value());
+    } catch (const std::exception& thrown) {
+      napi_fatal_exception(env, Napi::Error::New(env, thrown.what()).Value());
+    }
   }
 
   // Every method re-checks the receiver's type tag and that the handle is open.

@@ -114,6 +114,12 @@ describe("Poll", () => {
     poll.close();
   });
 
+  it("hands an exception thrown by its callback to uncaughtException instead of aborting", async () => {
+    const result = await finished(spawnTs("test/native/peers/poll-throws.ts"));
+    expect(result.stdout).toBe("caught: thrown in a poll callback\n");
+    expect(result.code).toBe(0);
+  });
+
   it("lets the process exit while an unref'd poll waits, and keeps it alive while ref'd", async () => {
     const unref = await finished(spawnTs("test/native/peers/poll-ref.ts", ["unref"]));
     expect(unref.code).toBe(0);
