@@ -53,7 +53,8 @@ export interface RunningApp {
   /**
    * Resolves with the `count`-th match (default the first) of `pattern` in
    * stdout, checked as output arrives; rejects if the app ends first or after
-   * `timeoutMs`.
+   * `timeoutMs`. With a count above 1, matches are counted line by line, so
+   * the pattern must not span lines.
    */
   waitForStdout(pattern: RegExp, timeoutMs?: number, count?: number): Promise<RegExpMatchArray>;
   /** The same for stderr (where WAYLAND_DEBUG traces go). */
@@ -132,18 +133,26 @@ export function startApp(
         timeoutMs,
       );
       const check = (): void => {
-        // Only whole lines are searched, each once, so a long trace costs linear time.
         const all = text();
-        const end = all.lastIndexOf("\n") + 1;
-        if (end > searched) {
+        if (count === 1) {
+          // One match: search everything, so a pattern may span lines that arrived in different chunks.
+          const match = all.match(pattern);
+          if (match !== null) {
+            finish(undefined, match);
+            return;
+          }
+        } else {
+          // Counting: whole lines are searched, each once, so a long trace costs linear time (one-line patterns).
+          const end = all.lastIndexOf("\n") + 1;
           for (const match of all.slice(searched, end).matchAll(global)) {
             if (++seen === count) {
               finish(undefined, match);
               return;
             }
           }
-          searched = end;
-        } else if (ended)
+          searched = Math.max(searched, end);
+        }
+        if (ended)
           finish(new Error(`${program} ended before printing ${pattern}:\n${out.slice(-2000)}\n${err.slice(-2000)}`));
       };
       const finish = (error?: Error, match?: RegExpMatchArray): void => {
