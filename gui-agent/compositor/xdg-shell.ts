@@ -117,6 +117,8 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
   private sentSerials: number[] = [];
   /** A configure the Qubes side asked for before the initial commit: sent in answer to it. */
   private deferred: { size: Size; states: ToplevelStates; serial: number } | null = null;
+  /** The serial a popup's configure() returned before the initial commit: its initial configure uses it. */
+  private deferredPopupSerial: number | null = null;
   private lastStates: ToplevelStates = {};
   private lastSize: Size = { width: 0, height: 0 };
   private geometry: Rect | null = null;
@@ -180,8 +182,9 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
         return serial;
       }
       this.sendToplevelConfigure(clamped, states, serial);
+    } else if (!this.initialCommitDone) {
+      this.deferredPopupSerial = serial;
     } else {
-      if (!this.initialCommitDone) return serial;
       this.sendPopupConfigure(serial);
     }
     return serial;
@@ -406,7 +409,8 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
       else this.sendToplevelConfigure({ width: 0, height: 0 }, {}, this.display.nextSerial());
     } else {
       this.placePopup();
-      this.sendPopupConfigure(this.display.nextSerial());
+      this.sendPopupConfigure(this.deferredPopupSerial ?? this.display.nextSerial());
+      this.deferredPopupSerial = null;
     }
   }
 

@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import type { ShellWindow, WindowRequest } from "../../gui-agent/compositor/index.ts";
-import { connect, type ClientConnection } from "../../wayland/index.ts";
+import { ClientShmPool, SHM_FORMAT_XRGB8888, connect, type ClientConnection, type Proxy } from "../../wayland/index.ts";
 import {
   pressKey,
   startCompositorUnderTest,
@@ -217,5 +217,126 @@ describe("a client of ours", () => {
       "hints 200x100 0x900",
     ]);
     expect(window.mapped).toBe(false);
+  });
+});
+
+/** A mapped xdg surface of our own: a toplevel, or a popup of `parent` placed by `positioner`. */
+interface OurSurface {
+  connection: ClientConnection;
+  xdgSurface: Proxy<"xdg_surface">;
+  popup: Proxy<"xdg_popup"> | null;
+  window: ShellWindow;
+  /** Popup configure events received: x, y, width, height. */
+  popupConfigures: number[][];
+}
+
+async function ourSurface(
+  connection: ClientConnection,
+  size: { width: number; height: number },
+  popupOf?: { parent: OurSurface; positioner: Proxy<"xdg_positioner">; grab: boolean },
+): Promise<OurSurface> {
+  const surface = connection.bind("wl_compositor", 5).request("create_surface");
+  const xdgSurface = connection.bind("xdg_wm_base", 5).request("get_xdg_surface", surface);
+  const created = new Promise<ShellWindow>((resolve) => {
+    const remove = under.compositor.events.newWindow.add((window) => {
+      remove();
+      resolve(window);
+    });
+  });
+  const popupConfigures: number[][] = [];
+  let popup: Proxy<"xdg_popup"> | null = null;
+  if (popupOf === undefined) {
+    xdgSurface.request("get_toplevel");
+  } else {
+    popup = xdgSurface.request("get_popup", popupOf.parent.xdgSurface, popupOf.positioner);
+    popup.on("configure", (x, y, width, height) => popupConfigures.push([x, y, width, height]));
+    if (popupOf.grab) popup.request("grab", connection.bind("wl_seat", 8), 0);
+  }
+  const window = await created;
+  const configured = new Promise<number>((resolve) => xdgSurface.on("configure", resolve));
+  surface.request("commit");
+  xdgSurface.request("ack_configure", await configured);
+  const pool = new ClientShmPool(connection.bind("wl_shm", 1), size.width * size.height * 4);
+  surface.request(
+    "attach",
+    pool.createBuffer(0, size.width, size.height, size.width * 4, SHM_FORMAT_XRGB8888).proxy,
+    0,
+    0,
+  );
+  surface.request("commit");
+  await connection.roundtrip();
+  expect(window.mapped).toBe(true);
+  return { connection, xdgSurface, popup, window, popupConfigures };
+}
+
+function positioner(connection: ClientConnection, anchorY: number): Proxy<"xdg_positioner"> {
+  const created = connection.bind("xdg_wm_base", 5).request("create_positioner");
+  created.request("set_size", 100, 50);
+  created.request("set_anchor_rect", 10, anchorY, 20, 10);
+  created.request("set_anchor", 6); // bottom_left
+  created.request("set_gravity", 8); // bottom_right
+  created.request("set_constraint_adjustment", 2 | 8); // slide_y, flip_y
+  return created;
+}
+
+describe("popups of a client of ours", () => {
+  it("are repositioned on request, with the token, and kept on screen", async () => {
+    const connection = await connect({ display: under.compositor.socketPath });
+    clients.push(connection);
+    const parent = await ourSurface(connection, { width: 300, height: 200 });
+    parent.window.placeOnScreen(100, 100);
+    const popup = await ourSurface(
+      connection,
+      { width: 100, height: 50 },
+      {
+        parent,
+        positioner: positioner(connection, 20),
+        grab: false,
+      },
+    );
+    expect(popup.window.parent).toBe(parent.window);
+    expect(popup.popupConfigures).toEqual([[10, 30, 100, 50]]);
+    expect(popup.window.popupRect).toEqual({ x: 10, y: 30, width: 100, height: 50 });
+    const tokens: number[] = [];
+    popup.popup!.on("repositioned", (token) => tokens.push(token));
+    const repositioned = new Promise<void>((resolve) => popup.window.events.reposition.add(() => resolve()));
+    // Anchored 960 below the parent's top at screen y 100: below the anchor it would leave the screen, so it flips.
+    popup.popup!.request("reposition", positioner(connection, 960), 7);
+    await repositioned;
+    await connection.roundtrip();
+    expect(tokens).toEqual([7]);
+    expect(popup.window.popupRect).toEqual({ x: 10, y: 910, width: 100, height: 50 });
+    expect(popup.popupConfigures.at(-1)).toEqual([10, 910, 100, 50]);
+  });
+
+  it("with a grab take the keyboard, and a click on another app's window dismisses them", async () => {
+    const connection = await connect({ display: under.compositor.socketPath });
+    clients.push(connection);
+    const keyboard = connection.bind("wl_seat", 8).request("get_keyboard");
+    const entered: number[] = [];
+    keyboard.on("enter", (_serial, surface) => entered.push(surface.id));
+    const parent = await ourSurface(connection, { width: 300, height: 200 });
+    under.compositor.seat.focus(parent.window);
+    const popup = await ourSurface(
+      connection,
+      { width: 100, height: 50 },
+      {
+        parent,
+        positioner: positioner(connection, 20),
+        grab: true,
+      },
+    );
+    expect(under.compositor.seat.focused).toBe(parent.window);
+    expect(entered).toHaveLength(2); // The parent, then the grabbing popup.
+
+    const other = await connect({ display: under.compositor.socketPath });
+    clients.push(other);
+    const otherWindow = await ourSurface(other, { width: 50, height: 50 });
+    const done = new Promise<void>((resolve) => popup.popup!.on("popup_done", () => resolve()));
+    under.compositor.seat.pointerMove(otherWindow.window, 5, 5);
+    under.compositor.seat.pointerButton(0x110, true);
+    await done;
+    await connection.roundtrip();
+    expect(entered).toHaveLength(3); // Back to the parent.
   });
 });
