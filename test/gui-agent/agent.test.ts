@@ -270,3 +270,43 @@ describe("reconnect", () => {
     expect(peer.errors).toEqual([]);
   });
 });
+
+describe("pixels and damage", () => {
+  it("shows exactly what a client drew, and a 64×64 change copies 64×64×4 bytes and sends one SHMIMAGE", async () => {
+    const { PatternClient } = await import("../helpers/pattern-client.ts");
+    const known = new Set(peer.windows.keys());
+    const client = await PatternClient.open(agent.compositor.socketPath, 1920, 1080, "pattern 1080p");
+    try {
+      const window = await peer.waitForWindow(
+        (w) => w.title === "pattern 1080p" && !known.has(w.id),
+        "the pattern window",
+      );
+      await peer.waitFor(() => peer.messages("SHMIMAGE", window.id).length > 0, "the first SHMIMAGE");
+      const mismatch = (): string | undefined => {
+        for (let y = 0; y < 1080; y++) {
+          for (let x = 0; x < 1920; x++) {
+            const got = peer.pixel(window, x, y) & 0xffffff;
+            if (got !== client.expected(x, y))
+              return `pixel ${x},${y} is ${got.toString(16)}, drawn ${client.expected(x, y).toString(16)}`;
+          }
+        }
+        return undefined;
+      };
+      expect(mismatch()).toBeUndefined();
+
+      const images = peer.messages("SHMIMAGE", window.id).length;
+      const copied = agent.counters.bytesCopied;
+      const dumps = peer.messages("WINDOW_DUMP", window.id).length;
+      await client.commit({ x: 700, y: 300, width: 64, height: 64 });
+      await peer.waitFor(() => peer.messages("SHMIMAGE", window.id).length > images, "the SHMIMAGE of the change");
+      expect(peer.messages("SHMIMAGE", window.id).slice(images)).toEqual([
+        { type: "SHMIMAGE", window: window.id, x: 700, y: 300, width: 64, height: 64 },
+      ]);
+      expect(agent.counters.bytesCopied - copied).toBe(64 * 64 * 4);
+      expect(peer.messages("WINDOW_DUMP", window.id).length).toBe(dumps);
+      expect(mismatch()).toBeUndefined();
+    } finally {
+      client.close();
+    }
+  });
+});
