@@ -310,6 +310,11 @@ export class Surface {
     if (state.viewport !== undefined) this.viewport = state.viewport;
     if (state.attached) {
       const previous = this.buffer;
+      const sub = this.subsurface;
+      if (state.buffer === null && this.hasContent && sub !== null) {
+        // A subsurface that hides: what was under it shows again (in the parent's coordinates).
+        sub.parent.damage.push({ x: sub.x, y: sub.y, width: this.width, height: this.height });
+      }
       if (previous !== state.buffer) this.releaseBuffer();
       this.buffer = state.buffer;
       this.hasContent = state.buffer !== null;

@@ -126,6 +126,7 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
   private pendingMin: Size | null = null;
   private pendingMax: Size | null = null;
   private emittedSize: Size | null = null;
+  private emittedOrigin: { x: number; y: number } | null = null;
   private dismissed = false;
   /** placeOnScreen was called (a popup then uses its own place rather than its parent's). */
   private placed = false;
@@ -385,6 +386,7 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
     if (!this.mapped) {
       this.mapped = true;
       this.emittedSize = null;
+      this.emittedOrigin = null;
       const geometry = this.windowGeometry();
       this.size = { width: geometry.width, height: geometry.height };
       this.events.map.emit(this);
@@ -448,6 +450,10 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
     const size = { width: geometry.width, height: geometry.height };
     const resized =
       this.emittedSize === null || this.emittedSize.width !== size.width || this.emittedSize.height !== size.height;
+    // The geometry moved within the surfaces: every pixel of the window may have changed.
+    const moved =
+      this.emittedOrigin !== null && (this.emittedOrigin.x !== geometry.x || this.emittedOrigin.y !== geometry.y);
+    this.emittedOrigin = { x: geometry.x, y: geometry.y };
     const windowRect: Rect = { x: 0, y: 0, width: size.width, height: size.height };
     const layers: WindowLayer[] = [];
     const damage: Rect[] = [];
@@ -456,7 +462,7 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
       const y = placed.y - geometry.y;
       const pixels = placed.surface.pixels();
       if (pixels !== null) layers.push({ pixels, x, y });
-      if (!resized) {
+      if (!resized && !moved) {
         for (const rect of placed.surface.damage) {
           const moved = intersect({ x: rect.x + x, y: rect.y + y, width: rect.width, height: rect.height }, windowRect);
           if (!isEmpty(moved)) damage.push(moved);
@@ -465,7 +471,7 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
     }
     this.clearDamage();
     this.size = size;
-    if (resized) {
+    if (resized || moved) {
       if (!isEmpty(windowRect)) damage.push(windowRect);
     } else if (damage.length === 0) {
       return false;
