@@ -6,6 +6,8 @@
 // are cut off while weston-simple-shm keeps running.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
+import { POLL_READABLE, Poll, close, connect as connectSocket, recvmsg, sendmsg, socket } from "../../native/index.ts";
+
 import type { ShellWindow, WindowCommit } from "../../gui-agent/compositor/index.ts";
 import {
   ClientShmPool,
@@ -381,4 +383,98 @@ describe("hostile and buggy clients", () => {
     expect(app.stderr()).not.toMatch(/wl_display@1\.error/);
     expect(under.compositor.windows.filter((w) => w.title === "simple-shm")).toHaveLength(1);
   });
+
+  it("answers raw bytes that set a positioner size of 0×5 with wl_display.error on the positioner, and hangs up", async () => {
+    const xdgWmBase = [...(await globalsOf(under.compositor.socketPath))].find(([, name]) => name === "xdg_wm_base");
+    expect(xdgWmBase).toBeDefined();
+    const name = xdgWmBase![0];
+    // get_registry(2); bind(name, "xdg_wm_base", 5, 3); create_positioner(4); set_size(0, 5) on 4.
+    const bytes = Buffer.concat([
+      rawMessage(1, 1, [2]),
+      rawMessage(2, 0, [name, 12, ...stringWords("xdg_wm_base"), 5, 3]),
+      rawMessage(3, 1, [4]),
+      rawMessage(4, 1, [0, 5]),
+    ]);
+    const { received, closed } = await rawExchange(under.compositor.socketPath, bytes);
+    expect(closed).toBe(true);
+    const errors = displayErrors(received);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ object: 4, code: 0 });
+  });
 });
+
+/** The globals (name → interface) a fresh client of ours sees. */
+async function globalsOf(socketPath: string): Promise<Map<number, string>> {
+  const connection = await connect({ display: socketPath });
+  const globals = new Map([...connection.globals.values()].map((info) => [info.name, info.interface]));
+  connection.destroy();
+  return globals;
+}
+
+/** One message built by hand, independently of our encoder: header, then 32-bit words. */
+function rawMessage(objectId: number, opcode: number, words: number[]): Uint8Array {
+  const bytes = new Uint8Array(8 + words.length * 4);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, objectId, true);
+  view.setUint32(4, ((bytes.length << 16) | opcode) >>> 0, true);
+  words.forEach((word, i) => view.setUint32(8 + i * 4, word >>> 0, true));
+  return bytes;
+}
+
+/** A string argument's body (NUL-terminated, padded to 4 bytes) as 32-bit words; its length word comes first. */
+function stringWords(text: string): number[] {
+  const bytes = new Uint8Array(Math.ceil((text.length + 1) / 4) * 4);
+  bytes.set(Buffer.from(text, "latin1"));
+  const view = new DataView(bytes.buffer);
+  return Array.from({ length: bytes.length / 4 }, (_, i) => view.getUint32(i * 4, true));
+}
+
+/** Sends `bytes` on a raw connection and collects what comes back until the compositor hangs up. */
+function rawExchange(socketPath: string, bytes: Uint8Array): Promise<{ received: Uint8Array; closed: boolean }> {
+  const fd = socket("stream");
+  connectSocket(fd, socketPath);
+  sendmsg(fd, bytes);
+  return new Promise((resolve) => {
+    const chunks: Uint8Array[] = [];
+    const buffer = new Uint8Array(4096);
+    const poll = new Poll(fd, () => {
+      for (;;) {
+        let got;
+        try {
+          got = recvmsg(fd, buffer, 0);
+        } catch {
+          got = { bytes: 0, fds: [] };
+        }
+        if (got === null) return;
+        if (got.bytes === 0) {
+          poll.close();
+          close(fd);
+          resolve({ received: new Uint8Array(Buffer.concat(chunks)), closed: true });
+          return;
+        }
+        chunks.push(buffer.slice(0, got.bytes));
+      }
+    });
+    poll.start(POLL_READABLE);
+  });
+}
+
+/** The wl_display.error events in a byte stream. */
+function displayErrors(bytes: Uint8Array): Array<{ object: number; code: number; text: string }> {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const errors: Array<{ object: number; code: number; text: string }> = [];
+  for (let at = 0; at + 8 <= bytes.length;) {
+    const size = view.getUint32(at + 4, true) >>> 16;
+    if (size < 8) break;
+    if (view.getUint32(at, true) === 1 && (view.getUint32(at + 4, true) & 0xffff) === 0) {
+      const length = view.getUint32(at + 16, true);
+      errors.push({
+        object: view.getUint32(at + 8, true),
+        code: view.getUint32(at + 12, true),
+        text: Buffer.from(bytes.subarray(at + 20, at + 20 + length - 1)).toString("utf8"),
+      });
+    }
+    at += size;
+  }
+  return errors;
+}
