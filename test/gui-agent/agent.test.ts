@@ -179,6 +179,34 @@ describe("input", () => {
   });
 });
 
+describe("popups", () => {
+  it("turns a GTK menu into an override-redirect window transient for its parent, placed below the menu bar", async () => {
+    const known = new Set(peer.windows.keys());
+    startApp("gtk3-demo", ["--run=menus"]);
+    const menus = await peer.waitForWindow(
+      (w) => w.title === "Menus" && !known.has(w.id),
+      "gtk3-demo's Menus window",
+      20_000,
+    );
+    expect(menus.overrideRedirect).toBe(false);
+    expect(menus.resClass).toBe("gtk3-demo");
+    peer.send({ type: "FOCUS", window: menus.id, event_type: FOCUS_IN, mode: 0, detail: 3 });
+    // F10 (evdev 68, X keycode 76) opens the first menu of the menu bar.
+    peer.send({ type: "KEYPRESS", window: menus.id, event_type: KEY_PRESS, x: 0, y: 0, state: 0, keycode: 76 });
+    peer.send({ type: "KEYPRESS", window: menus.id, event_type: KEY_RELEASE, x: 0, y: 0, state: 0, keycode: 76 });
+    const popup = await peer.waitForWindow((w) => w.overrideRedirect && w.transientFor === menus.id, "the menu popup");
+    expect(popup.created.override_redirect).toBe(1);
+    // Below the menu bar item: inside the parent horizontally, starting below its top edge.
+    expect(popup.x).toBeGreaterThanOrEqual(menus.x);
+    expect(popup.y).toBeGreaterThan(menus.y);
+    expect(peer.messages("WMNAME", popup.id)).toEqual([]);
+    // Escape closes the menu: the popup is destroyed.
+    peer.send({ type: "KEYPRESS", window: menus.id, event_type: KEY_PRESS, x: 0, y: 0, state: 0, keycode: 9 });
+    peer.send({ type: "KEYPRESS", window: menus.id, event_type: KEY_RELEASE, x: 0, y: 0, state: 0, keycode: 9 });
+    await peer.waitFor(() => peer.windows.get(popup.id)?.destroyed, "the popup to go on Escape");
+  });
+});
+
 describe("clipboard", () => {
   // Without a data-control protocol (not in this system's wayland-protocols),
   // wl-copy and wl-paste map a 1×1 "wl-clipboard" window and wait for keyboard
