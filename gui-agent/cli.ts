@@ -144,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const code = (error as { code?: string }).code;
     const reason =
-      code === "EADDRINUSE"
+      code === "socket-in-use" || code === "EADDRINUSE"
         ? `the Wayland socket ${options.display} is in use by another compositor`
         : (error as Error).message;
     process.stderr.write(`qubes-gui-agent: cannot start: ${reason}\n`);

@@ -14,7 +14,9 @@ export type WaylandErrorCode =
   /** The peer stopped reading and the outgoing buffer passed its limit. */
   | "peer-not-reading"
   /** No compositor socket could be found or connected. */
-  | "no-display";
+  | "no-display"
+  /** A server socket's path is served by another live compositor. */
+  | "socket-in-use";
 
 /** Base of every error wayland/ reports about a connection (not of programmer errors, which are TypeError/RangeError). */
 export class WaylandError extends Error {

@@ -648,7 +648,9 @@ export class Display {
       socketPath = path.join(runtimeDir, name);
     }
     if (existsSync(socketPath)) {
-      if (isListening(socketPath)) throw new Error(`${socketPath} is in use`);
+      if (isListening(socketPath)) {
+        throw new WaylandError("socket-in-use", `${socketPath} is in use by another compositor`);
+      }
       unlinkSync(socketPath);
     }
     const fd = listen("stream", socketPath, 128);
@@ -681,7 +683,7 @@ export class Display {
         this.addSocket(name, runtimeDir);
         return name;
       } catch (error) {
-        if (error instanceof Error && error.message.endsWith("is in use")) continue;
+        if (error instanceof WaylandError && error.code === "socket-in-use") continue;
         if (isSyscallError(error, "EADDRINUSE")) continue;
         throw error;
       }
