@@ -35,7 +35,6 @@ const XC = {
 } as const;
 
 const BY_NAME: ReadonlyMap<string, number> = new Map<string, number>([
-  ["default", XC.left_ptr],
   ["left_ptr", XC.left_ptr],
   ["arrow", XC.arrow],
   ["pointer", XC.hand2],
@@ -86,7 +85,11 @@ const BY_NAME: ReadonlyMap<string, number> = new Map<string, number>([
   ["sb_v_double_arrow", XC.sb_v_double_arrow],
 ]);
 
-/** The MSG_CURSOR value for a cursor name; unknown names are the default. */
+/**
+ * The MSG_CURSOR value for a cursor name; "default" and unknown names are
+ * CURSOR_DEFAULT (the host's own pointer), which is also what an app's
+ * cursor image becomes: its shape cannot be named.
+ */
 export function cursorFromName(name: string): number {
   const glyph = BY_NAME.get(name.toLowerCase());
   return glyph === undefined ? CURSOR_DEFAULT : CURSOR_X11 + glyph;

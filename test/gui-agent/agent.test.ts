@@ -220,22 +220,45 @@ describe("clipboard", () => {
     peer.send({ type: "FOCUS", window: window.id, event_type: FOCUS_IN, mode: 0, detail: 3 });
   }
 
+  /** Resolves once the domain's selection holds text (checked now and at every change). */
+  function selectionReady(): Promise<void> {
+    const clipboard = agent.compositor.clipboard;
+    return new Promise((resolve) => {
+      let off = (): void => undefined;
+      const check = (): void => {
+        void clipboard.read(1).then((selection) => {
+          if (selection === null || selection.data.length === 0) return;
+          off();
+          resolve();
+        });
+      };
+      off = clipboard.events.change.add(check);
+      check();
+    });
+  }
+
   it("answers CLIPBOARD_REQ with what wl-copy put in the domain's clipboard", async () => {
     requireProgram("wl-copy", "wl-clipboard");
-    const changed = new Promise<void>((resolve) => {
-      const off = agent.compositor.clipboard.events.change.add(() => {
-        off();
-        resolve();
-      });
-    });
     const known = new Set(peer.windows.keys());
     startApp("wl-copy", ["--foreground", "copied from the domain"]);
     await focusClipboardWindow(known);
-    await changed;
+    await selectionReady();
     const before = peer.messages("CLIPBOARD_DATA").length;
     peer.send({ type: "CLIPBOARD_REQ", window: 0 });
     const reply = await peer.waitFor(() => peer.messages("CLIPBOARD_DATA")[before], "CLIPBOARD_DATA");
     expect(new TextDecoder().decode(reply.data)).toBe("copied from the domain");
+  });
+
+  it("answers a clipboard over the 1.8 limit with exactly limit + 1 bytes", async () => {
+    const known = new Set(peer.windows.keys());
+    startApp("sh", ["-c", "head -c 300000 /dev/zero | tr '\\0' x | wl-copy --foreground"]);
+    await focusClipboardWindow(known);
+    await selectionReady();
+    const before = peer.messages("CLIPBOARD_DATA").length;
+    peer.send({ type: "CLIPBOARD_REQ", window: 0 });
+    const reply = await peer.waitFor(() => peer.messages("CLIPBOARD_DATA")[before], "CLIPBOARD_DATA");
+    expect(reply.data.length).toBe(256_001);
+    expect(reply.data.every((byte) => byte === 0x78)).toBe(true);
   });
 
   it("makes CLIPBOARD_DATA the selection that wl-paste prints", async () => {
