@@ -132,7 +132,9 @@ export interface NativeBinding {
   /** F_GET_SEALS. */
   getSeals(fd: number): number;
   /** Maps `length` bytes of `fd` at `offset` (page aligned), MAP_SHARED: a zero-copy ArrayBuffer. */
-  mmap(fd: number, offset: number, length: number, writable: boolean, populate: boolean): ArrayBuffer;
+  mmap(fd: number, offset: number, length: number, writable: boolean, populate: boolean, guard?: boolean): ArrayBuffer;
+  /** True once a read of a mapping made with `guard` hit the end of a shrunk file (it now reads zeros). */
+  mappingFaulted(buffer: ArrayBuffer): boolean;
   /** Unmaps a buffer returned by mmap now and detaches it. A second call throws EINVAL. */
   munmap(buffer: ArrayBuffer): void;
   /** Whether a buffer returned by mmap is still mapped. */

@@ -139,6 +139,13 @@ export interface MmapOptions {
   writable?: boolean;
   /** MAP_POPULATE: fault every page in now, not on first touch. Default false. */
   populate?: boolean;
+  /**
+   * Survive the file shrinking under the mapping (another process's memfd,
+   * e.g. a Wayland client's pool): a read past the file's end then reads
+   * zeros instead of killing the process with SIGBUS, and
+   * {@link mappingFaulted} says it happened. Default false.
+   */
+  guardSigbus?: boolean;
 }
 
 /**
@@ -151,7 +158,20 @@ export function mmap(fd: number, offset: number, length: number, options: MmapOp
   checkSize(offset, "offset", 0, 2 ** 46);
   checkSize(length, "length", 1, 2 ** 40);
   if (offset % PAGE_SIZE !== 0) throw new RangeError(`offset must be a multiple of ${PAGE_SIZE}, got ${offset}`);
-  return binding.mmap(fd, offset, length, options.writable ?? false, options.populate ?? false);
+  return binding.mmap(
+    fd,
+    offset,
+    length,
+    options.writable ?? false,
+    options.populate ?? false,
+    options.guardSigbus ?? false,
+  );
+}
+
+/** True once a read of a mapping made with `guardSigbus` found its file shrunk (it reads zeros since). */
+export function mappingFaulted(buffer: ArrayBuffer): boolean {
+  if (!(buffer instanceof ArrayBuffer)) throw new TypeError("mappingFaulted needs the ArrayBuffer returned by mmap");
+  return binding.mappingFaulted(buffer);
 }
 
 /** Unmaps a buffer from {@link mmap} now; every view of it then reads as empty. */

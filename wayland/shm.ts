@@ -17,6 +17,7 @@ import {
   close as closeFd,
   fileSize,
   memfdCreate,
+  mappingFaulted,
   mmap,
   munmap,
 } from "../native/index.ts";
@@ -38,15 +39,39 @@ export class ShmPool {
   size: number;
   /** The mapping; replaced (and the old one unmapped) when the client grows the pool. */
   memory: ArrayBuffer;
+  /** The client's wl_shm_pool, for reporting a pool that went bad (null for pools made without one). */
+  resource: Resource<"wl_shm_pool"> | null = null;
   private readonly fd: number;
   private references = 1;
 
-  /** Maps `size` bytes of `fd` (owned from now on); throws when the file is shorter or cannot be mapped. */
+  /**
+   * Maps `size` bytes of `fd` (owned from now on); throws when the file is
+   * shorter or cannot be mapped. The mapping survives the client shrinking
+   * the file later: reads past the end give zeros (see {@link faulted}).
+   */
   constructor(fd: number, size: number) {
     this.fd = fd;
     this.size = size;
     this.checkFileSize(size);
-    this.memory = mmap(fd, 0, size, { writable: false });
+    this.memory = mmap(fd, 0, size, { writable: false, guardSigbus: true });
+  }
+
+  /** True once a read found the client's file shrunk under the pool (the pixels read were zeros). */
+  get faulted(): boolean {
+    return mappingFaulted(this.memory);
+  }
+
+  /**
+   * Ends the client with wl_shm.error.invalid_fd if a read found its file
+   * shrunk; true when the pool is intact. What a compositor calls after
+   * reading a buffer's pixels.
+   */
+  checkIntact(): boolean {
+    if (!this.faulted) return true;
+    if (this.resource !== null && !this.resource.destroyed) {
+      this.resource.postError(wl_shm.enums.error.invalid_fd, "the pool's file shrank under its buffers");
+    }
+    return false;
   }
 
   private checkFileSize(size: number): void {
@@ -66,7 +91,7 @@ export class ShmPool {
   /** Grows the mapping to `size` bytes. */
   resize(size: number): void {
     this.checkFileSize(size);
-    const memory = mmap(this.fd, 0, size, { writable: false });
+    const memory = mmap(this.fd, 0, size, { writable: false, guardSigbus: true });
     munmap(this.memory);
     this.memory = memory;
     this.size = size;
@@ -114,8 +139,8 @@ export class ShmBuffer {
    * The buffer's bytes (stride × height) as a view of the current mapping,
    * valid until the pool is resized; undefined when the client has shrunk
    * the file under the pool, where reading would fault (SIGBUS). The check
-   * is one fstat: a client that truncates between it and the read still
-   * wins the race, so compositors for hostile clients want sealed memfds.
+   * is one fstat; a client that truncates between it and the read makes
+   * the read give zeros, which {@link ShmPool.checkIntact} reports.
    */
   bytes(): Uint8Array | undefined {
     const end = this.offset + this.stride * this.height;
@@ -164,6 +189,7 @@ export function createShmGlobal(
 function implementPool(resource: Resource<"wl_shm_pool">, pool: ShmPool, formats: readonly number[]): void {
   const errors = wl_shm.enums.error;
   resource.data = pool;
+  pool.resource = resource;
   resource.events.destroy.add(() => pool.unreference());
   resource.implement({
     create_buffer: (buffer, offset, width, height, stride, format) => {

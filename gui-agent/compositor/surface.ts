@@ -19,7 +19,7 @@ import {
   type ShmBuffer,
 } from "../../wayland/index.ts";
 import type { Rect } from "../geometry.ts";
-import { intersect, isEmpty } from "../geometry.ts";
+import { intersect, isEmpty, union } from "../geometry.ts";
 import type { PixelSource } from "./api.ts";
 
 /** A region built by add and subtract operations, in surface coordinates; the last operation covering a point decides. */
@@ -41,12 +41,38 @@ export class Region {
     return false;
   }
 
+  /** Number of operations (what hit-testing costs). */
+  get size(): number {
+    return this.operations.length;
+  }
+
   /** A copy (what set_input_region takes: later changes to the wl_region do not count). */
   clone(): Region {
     const copy = new Region();
     copy.operations.push(...this.operations);
     return copy;
   }
+}
+
+/** Rectangles a region may be built of: beyond, the client gets no_memory (each pointer event tests them all). */
+const MAX_REGION_OPERATIONS = 4096;
+
+/** Damage rectangles kept per commit; more are merged into their bounding box (damage may be over-counted, never lost). */
+const MAX_DAMAGE_RECTS = 64;
+
+/** How deep subsurfaces may nest. */
+const MAX_SUBSURFACE_DEPTH = 32;
+
+/** Adds a damage rectangle, merging everything into one bounding box past {@link MAX_DAMAGE_RECTS}. */
+function addDamage(list: Rect[], rect: Rect): void {
+  if (list.length < MAX_DAMAGE_RECTS) {
+    list.push(rect);
+    return;
+  }
+  let merged = rect;
+  for (const other of list) merged = union(merged, other);
+  list.length = 0;
+  list.push(merged);
 }
 
 /** The viewport of a surface: a source crop in buffer coordinates and a destination size (null = unset). */
@@ -172,10 +198,10 @@ export class Surface {
         this.pending.buffer = buffer;
       },
       damage: (x, y, width, height) => {
-        if (width > 0 && height > 0) this.pending.surfaceDamage.push(clampRect(x, y, width, height));
+        if (width > 0 && height > 0) addDamage(this.pending.surfaceDamage, clampRect(x, y, width, height));
       },
       damage_buffer: (x, y, width, height) => {
-        if (width > 0 && height > 0) this.pending.bufferDamage.push(clampRect(x, y, width, height));
+        if (width > 0 && height > 0) addDamage(this.pending.bufferDamage, clampRect(x, y, width, height));
       },
       frame: (callback) => {
         this.pending.frames.push(callback);
@@ -244,7 +270,10 @@ export class Surface {
   releaseBuffer(): void {
     if (!this.bufferHeld) return;
     this.bufferHeld = false;
-    if (this.buffer !== null && !this.buffer.destroyed) this.buffer.send("release");
+    if (this.buffer === null || this.buffer.destroyed) return;
+    // A client that shrank its pool's file under this buffer is ended here (the pixels read were zeros).
+    if (shmBufferOf(this.buffer)?.pool.checkIntact() === false) return;
+    this.buffer.send("release");
   }
 
   private commit(): void {
@@ -564,8 +593,14 @@ export function createSurfaceGlobals(display: Display, hooks: SurfaceHooks): voi
         resource.data = region;
         resource.implement({
           destroy: () => undefined,
-          add: (x, y, width, height) => region.apply(true, clampRect(x, y, width, height)),
-          subtract: (x, y, width, height) => region.apply(false, clampRect(x, y, width, height)),
+          add: (x, y, width, height) => {
+            if (region.size >= MAX_REGION_OPERATIONS) resource.client.postNoMemory();
+            else region.apply(true, clampRect(x, y, width, height));
+          },
+          subtract: (x, y, width, height) => {
+            if (region.size >= MAX_REGION_OPERATIONS) resource.client.postNoMemory();
+            else region.apply(false, clampRect(x, y, width, height));
+          },
         });
       },
     });
@@ -586,11 +621,18 @@ export function createSurfaceGlobals(display: Display, hooks: SurfaceHooks): voi
           subcompositor.postError(bad, `wl_surface@${surfaceResource.id} already has a role`);
           return;
         }
+        let depth = 0;
         for (let s: Surface | null = parent; s !== null; s = s.subsurface?.parent ?? null) {
           if (s === surface) {
             subcompositor.postError(bad, "the parent is a descendant of the surface");
             return;
           }
+          depth += 1;
+        }
+        // Tree walks recurse: a bounded depth keeps a hostile chain from overflowing the stack.
+        if (depth > MAX_SUBSURFACE_DEPTH) {
+          subcompositor.postError(bad, `subsurfaces nested deeper than ${MAX_SUBSURFACE_DEPTH}`);
+          return;
         }
         surface.role = "subsurface";
         const sub = new Subsurface(resource, surface, parent);

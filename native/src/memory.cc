@@ -8,13 +8,87 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <cerrno>
+#include <mutex>
 
 #include "common.h"
 
 namespace qubes {
 namespace {
+
+// ---- SIGBUS guard ----
+//
+// A Wayland client can shrink the file behind a pool it shared with us; a
+// read past the new end raises SIGBUS and would kill the whole process (the
+// agent, and every app's windows with it). Mappings made with `guard` are
+// listed here; the handler replaces a faulting guarded mapping with
+// anonymous zero pages (so the interrupted read carries on and reads zeros)
+// and marks it faulted, for the caller to end that client. This table is the
+// addon's one piece of process-wide state: signal dispositions are
+// process-wide themselves.
+constexpr size_t kGuardSlots = 4096;
+
+struct GuardSlot {
+  std::atomic<uintptr_t> start{0};
+  std::atomic<size_t> length{0};
+  std::atomic<int> faulted{0};
+};
+
+GuardSlot guardSlots[kGuardSlots];
+struct sigaction previousSigbus;
+std::once_flag sigbusInstalled;
+
+void OnSigbus(int signal, siginfo_t* info, void* context) {
+  uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr);
+  for (GuardSlot& slot : guardSlots) {
+    uintptr_t start = slot.start.load(std::memory_order_acquire);
+    size_t length = slot.length.load(std::memory_order_acquire);
+    if (start == 0 || address < start || address >= start + length) continue;
+    void* replaced = ::mmap(reinterpret_cast<void*>(start), length, PROT_READ | PROT_WRITE,
+                            MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (replaced != MAP_FAILED) {
+      slot.faulted.store(1, std::memory_order_release);
+      return;
+    }
+    break;
+  }
+  // Not a guarded mapping: put the previous disposition back; returning
+  // repeats the faulting access under it (by default: the process dies).
+  ::sigaction(SIGBUS, &previousSigbus, nullptr);
+}
+
+void InstallSigbusHandler() {
+  std::call_once(sigbusInstalled, [] {
+    struct sigaction action {};
+    action.sa_sigaction = OnSigbus;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGBUS, &action, &previousSigbus);
+  });
+}
+
+// Lists a mapping in the guard table; -1 when the table is full (the mapping then has no guard).
+int GuardMapping(void* address, size_t length) {
+  InstallSigbusHandler();
+  for (size_t i = 0; i < kGuardSlots; i++) {
+    uintptr_t expected = 0;
+    if (guardSlots[i].start.compare_exchange_strong(expected, reinterpret_cast<uintptr_t>(address))) {
+      guardSlots[i].faulted.store(0, std::memory_order_relaxed);
+      guardSlots[i].length.store(length, std::memory_order_release);
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+void UnguardMapping(int slot) {
+  if (slot < 0) return;
+  guardSlots[slot].length.store(0, std::memory_order_release);
+  guardSlots[slot].start.store(0, std::memory_order_release);
+}
 
 // Tags every ArrayBuffer this addon created by mmap, so that unmap() can
 // refuse any other buffer before trusting its wrapped pointer.
@@ -25,12 +99,16 @@ constexpr napi_type_tag kMappingTag = {0x7175626573676d61ULL, 0x6d617070696e6701
 struct Mapping {
   void* address;
   size_t length;
+  int guardSlot = -1;
   std::atomic<bool> mapped{true};
   std::atomic<int> owners{2};
 
   void Unmap() {
     bool expected = true;
-    if (mapped.compare_exchange_strong(expected, false)) ::munmap(address, length);
+    if (mapped.compare_exchange_strong(expected, false)) {
+      UnguardMapping(guardSlot);
+      ::munmap(address, length);
+    }
   }
   void Release() {
     if (owners.fetch_sub(1) == 1) delete this;
@@ -82,7 +160,7 @@ Napi::Value GetSeals(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), seals);
 }
 
-// mmap(fd, offset, length, writable, populate) -> ArrayBuffer
+// mmap(fd, offset, length, writable, populate, guard) -> ArrayBuffer
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
@@ -90,6 +168,7 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   int64_t length = ArgInteger(info, 2, "length", 1, INT64_C(1) << 40);
   bool writable = ArgBool(info, 3, "writable", false);
   bool populate = ArgBool(info, 4, "populate", false);
+  bool guard = ArgBool(info, 5, "guard", false);
   if (offset % ::sysconf(_SC_PAGESIZE) != 0) ThrowRange(env, "offset must be a multiple of the page size");
 
   int prot = PROT_READ | (writable ? PROT_WRITE : 0);
@@ -98,10 +177,12 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   if (address == MAP_FAILED) ThrowErrno(env, "mmap", errno);
 
   Mapping* mapping = new Mapping{address, static_cast<size_t>(length)};
+  if (guard) mapping->guardSlot = GuardMapping(address, mapping->length);
   napi_value buffer;
   napi_status status = napi_create_external_arraybuffer(env, address, mapping->length,
                                                         FinalizeBackingStore, mapping, &buffer);
   if (status != napi_ok) {
+    UnguardMapping(mapping->guardSlot);
     ::munmap(address, mapping->length);
     delete mapping;
     throw Napi::Error::New(env, "napi_create_external_arraybuffer failed (is the V8 sandbox on?)");
@@ -148,6 +229,15 @@ Napi::Value IsMapped(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), mapping->mapped.load());
 }
 
+// mappingFaulted(buffer): true once a read of a guarded mapping hit the end
+// of a shrunk file (the mapping now reads as zeros).
+Napi::Value MappingFaulted(const Napi::CallbackInfo& info) {
+  Mapping* mapping = UnwrapMapping(info);
+  bool faulted = mapping->mapped.load() && mapping->guardSlot >= 0 &&
+                 guardSlots[mapping->guardSlot].faulted.load(std::memory_order_acquire) != 0;
+  return Napi::Boolean::New(info.Env(), faulted);
+}
+
 Napi::Value PageSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(::sysconf(_SC_PAGESIZE)));
 }
@@ -164,6 +254,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));
   exports.Set("isMapped", Napi::Function::New(env, IsMapped, "isMapped"));
   exports.Set("pageSize", Napi::Function::New(env, PageSize, "pageSize"));
+  exports.Set("mappingFaulted", Napi::Function::New(env, MappingFaulted, "mappingFaulted"));
 }
 
 }  // namespace qubes

@@ -113,6 +113,29 @@ describe("mmap", () => {
   });
 });
 
+describe("SIGBUS guard", () => {
+  it("turns a read past a shrunk file into zeros and a faulted flag, with the process alive", async () => {
+    const result = await finished(spawnTs("test/native/peers/shrunk-file.ts", ["guard"]));
+    expect(result.stderr).toBe("");
+    expect(JSON.parse(result.stdout)).toEqual({ before: 0xab, after: 0, faulted: true, zeros: true });
+    expect(result.code).toBe(0);
+  });
+
+  it("leaves an unguarded mapping to the default: SIGBUS ends the process", async () => {
+    const result = await finished(spawnTs("test/native/peers/shrunk-file.ts", ["plain"]));
+    expect(result.signal).toBe("SIGBUS");
+  });
+
+  it("reports an intact guarded mapping as not faulted", () => {
+    const fd = track(native.memfdCreate("intact", native.PAGE_SIZE));
+    const buffer = native.mmap(fd, 0, native.PAGE_SIZE, { guardSigbus: true });
+    expect(new Uint8Array(buffer)[0]).toBe(0);
+    expect(native.mappingFaulted(buffer)).toBe(false);
+    native.munmap(buffer);
+    expect(native.mappingFaulted(buffer)).toBe(false);
+  });
+});
+
 describe("across two processes", () => {
   it("shares a memfd and eventfds over a socket: each side sees the other's writes, eventfds wake both", async () => {
     const { temporaryDirectory } = await import("../helpers/processes.ts");

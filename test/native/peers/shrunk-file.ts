@@ -1,0 +1,23 @@
+// Maps a memfd, shrinks the file to nothing and reads the mapping: with
+// "guard" the read gives zeros and the process lives on; without, SIGBUS.
+import * as native from "../../../native/index.ts";
+
+const guard = process.argv[2] === "guard";
+const fd = native.memfdCreate("shrinking", 4 * native.PAGE_SIZE);
+const writer = native.mmap(fd, 0, 4 * native.PAGE_SIZE, { writable: true });
+new Uint8Array(writer).fill(0xab);
+const reader = native.mmap(fd, 0, 4 * native.PAGE_SIZE, { guardSigbus: guard });
+const before = new Uint8Array(reader)[3 * native.PAGE_SIZE];
+native.resize(fd, 0);
+const copy = new Uint8Array(4 * native.PAGE_SIZE);
+copy.set(new Uint8Array(reader));
+process.stdout.write(
+  JSON.stringify({
+    before,
+    after: copy[3 * native.PAGE_SIZE],
+    faulted: native.mappingFaulted(reader),
+    zeros: copy.every((b) => b === 0),
+  }),
+);
+native.munmap(reader);
+native.munmap(writer);
