@@ -361,3 +361,47 @@ describe("pixels and damage", () => {
     }
   });
 });
+
+describe("window state", () => {
+  it("turns an app's set_fullscreen into WINDOW_FLAGS, and the daemon's WINDOW_FLAGS into a fullscreen configure", async () => {
+    const { PatternClient } = await import("../helpers/pattern-client.ts");
+    const known = new Set(peer.windows.keys());
+    const client = await PatternClient.open(agent.compositor.socketPath, 200, 100, "state");
+    try {
+      const window = await peer.waitForWindow((w) => w.title === "state" && !known.has(w.id), "the state window");
+      client.toplevel.request("set_fullscreen", null);
+      const flags = await peer.waitFor(
+        () => peer.messages("WINDOW_FLAGS", window.id).find((m) => m.flags_set === 1),
+        "WINDOW_FLAGS setting FULLSCREEN",
+      );
+      expect(flags.flags_unset).toBe(0);
+      const FULLSCREEN_STATE = 2;
+      const count = client.configures.length;
+      peer.send({ type: "WINDOW_FLAGS", window: window.id, flags_set: 0, flags_unset: 1 });
+      peer.send({ type: "WINDOW_FLAGS", window: window.id, flags_set: 1, flags_unset: 0 });
+      await new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (client.configures.length >= count + 2) resolve();
+        };
+        client.toplevel.on("configure", () => queueMicrotask(check));
+        check();
+      });
+      expect(client.configures[count]?.states).not.toContain(FULLSCREEN_STATE);
+      expect(client.configures[count + 1]?.states).toContain(FULLSCREEN_STATE);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("releases keys the host no longer holds on KEYMAP_NOTIFY", async () => {
+    const app = startApp("stdbuf", ["-oL", "wev"]);
+    const window = await peer.waitForWindow((w) => w.title === "wev", "wev's window");
+    peer.send({ type: "FOCUS", window: window.id, event_type: FOCUS_IN, mode: 0, detail: 3 });
+    await app.waitForOutput(/wl_keyboard\] enter/, "keyboard enter");
+    peer.send({ type: "KEYPRESS", window: window.id, event_type: KEY_PRESS, x: 0, y: 0, state: 0, keycode: 50 });
+    await app.waitForOutput(/key: 50; state: 1 \(pressed\)/, "Shift pressed");
+    // The host says: no key is down (Shift went up while another window had focus).
+    peer.send({ type: "KEYMAP_NOTIFY", window: 0, keys: new Uint8Array(32) });
+    await app.waitForOutput(/key: 50; state: 0 \(released\)/, "Shift released");
+  });
+});

@@ -30,6 +30,10 @@ interface Buffer {
 /** A toplevel with two buffers drawn with the pattern. */
 export class PatternClient {
   readonly connection: ClientConnection;
+  /** The xdg_toplevel, for tests that make window-state requests. */
+  readonly toplevel: Proxy<"xdg_toplevel">;
+  /** Every xdg_toplevel.configure received: size and states (xdg_toplevel.state values). */
+  readonly configures: Array<{ width: number; height: number; states: number[] }>;
   readonly width: number;
   readonly height: number;
   /** Generation of each pixel's rectangle as last committed (row-major). */
@@ -40,12 +44,16 @@ export class PatternClient {
 
   private constructor(
     connection: ClientConnection,
+    toplevel: Proxy<"xdg_toplevel">,
+    configures: PatternClient["configures"],
     surface: Proxy<"wl_surface">,
     buffers: [Buffer, Buffer],
     width: number,
     height: number,
   ) {
     this.connection = connection;
+    this.toplevel = toplevel;
+    this.configures = configures;
     this.#surface = surface;
     this.#buffers = buffers;
     this.width = width;
@@ -64,6 +72,11 @@ export class PatternClient {
     const toplevel = xdgSurface.request("get_toplevel");
     toplevel.request("set_title", title);
     toplevel.request("set_app_id", "test.pattern");
+    const configures: PatternClient["configures"] = [];
+    toplevel.on("configure", (width, height, states) => {
+      const list = new Uint32Array(states.buffer.slice(states.byteOffset, states.byteOffset + states.byteLength));
+      configures.push({ width, height, states: [...list] });
+    });
     const configured = new Promise<number>((resolve) => xdgSurface.on("configure", (serial) => resolve(serial)));
     surface.request("commit");
     xdgSurface.request("ack_configure", await configured);
@@ -87,7 +100,7 @@ export class PatternClient {
       }
       return buffer;
     }) as [Buffer, Buffer];
-    const client = new PatternClient(connection, surface, buffers, width, height);
+    const client = new PatternClient(connection, toplevel, configures, surface, buffers, width, height);
     await client.commit({ x: 0, y: 0, width, height }, false);
     return client;
   }
