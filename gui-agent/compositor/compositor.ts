@@ -58,6 +58,8 @@ export function createAgentCompositor(options: CompositorOptions): AgentComposit
       // One surface: its pixels were copied by the commit's listeners. Several: each layer stays
       // readable for the next commits of the window, until the app replaces its buffer.
       if (handler === null || placedSurfaces(root).length <= 1) for (const member of tree) member.releaseBuffer();
+      // Nobody shows a surface without a shell role (a cursor, a surface not yet given a role): drop its damage.
+      if (handler === null) for (const member of tree) member.damage = [];
       if (!paced) scheduleFallback(tree);
     },
     destroyed: (surface) => {

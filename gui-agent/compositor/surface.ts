@@ -75,6 +75,13 @@ function addDamage(list: Rect[], rect: Rect): void {
   list.push(merged);
 }
 
+/** Both lists of damage in one, bounded like {@link addDamage}. */
+function mergeDamage(older: Rect[], newer: readonly Rect[]): Rect[] {
+  const out = [...older];
+  for (const rect of newer) addDamage(out, rect);
+  return out;
+}
+
 /** The viewport of a surface: a source crop in buffer coordinates and a destination size (null = unset). */
 interface Viewport {
   source: { x: number; y: number; width: number; height: number } | null;
@@ -327,7 +334,7 @@ export class Surface {
   private damageChild(child: Surface): void {
     const sub = child.subsurface;
     if (sub === null || !child.hasContent) return;
-    this.damage.push({ x: sub.x, y: sub.y, width: child.width, height: child.height });
+    addDamage(this.damage, { x: sub.x, y: sub.y, width: child.width, height: child.height });
   }
 
   private apply(state: SurfaceState): boolean {
@@ -342,7 +349,7 @@ export class Surface {
       const sub = this.subsurface;
       if (state.buffer === null && this.hasContent && sub !== null) {
         // A subsurface that hides: what was under it shows again (in the parent's coordinates).
-        sub.parent.damage.push({ x: sub.x, y: sub.y, width: this.width, height: this.height });
+        addDamage(sub.parent.damage, { x: sub.x, y: sub.y, width: this.width, height: this.height });
       }
       if (previous !== state.buffer) this.releaseBuffer();
       this.buffer = state.buffer;
@@ -388,16 +395,21 @@ export class Surface {
       this.height = 0;
     }
     if (oldWidth !== this.width || oldHeight !== this.height) {
-      this.damage.push({ x: 0, y: 0, width: Math.max(oldWidth, this.width), height: Math.max(oldHeight, this.height) });
+      addDamage(this.damage, {
+        x: 0,
+        y: 0,
+        width: Math.max(oldWidth, this.width),
+        height: Math.max(oldHeight, this.height),
+      });
     }
     const bounds: Rect = { x: 0, y: 0, width: this.width, height: this.height };
     for (const rect of state.surfaceDamage) {
       const clipped = intersect(rect, bounds);
-      if (!isEmpty(clipped)) this.damage.push(clipped);
+      if (!isEmpty(clipped)) addDamage(this.damage, clipped);
     }
     for (const rect of state.bufferDamage) {
       const clipped = intersect(this.bufferToSurface(rect), bounds);
-      if (!isEmpty(clipped)) this.damage.push(clipped);
+      if (!isEmpty(clipped)) addDamage(this.damage, clipped);
     }
     this.frameCallbacks.push(...state.frames);
     return true;
@@ -437,7 +449,7 @@ export class Surface {
     const sub = this.subsurface;
     if (sub !== null && !sub.parent.destroyed) {
       const parent = sub.parent;
-      if (this.hasContent) parent.damage.push({ x: sub.x, y: sub.y, width: this.width, height: this.height });
+      if (this.hasContent) addDamage(parent.damage, { x: sub.x, y: sub.y, width: this.width, height: this.height });
       parent.order = parent.order.filter((entry) => entry !== this);
       parent.pendingOrder = parent.pendingOrder.filter((entry) => entry !== this);
     }
@@ -465,8 +477,8 @@ function mergeState(older: SurfaceState, newer: SurfaceState): SurfaceState {
   return {
     attached: older.attached || newer.attached,
     buffer: newer.attached ? newer.buffer : older.buffer,
-    surfaceDamage: [...older.surfaceDamage, ...newer.surfaceDamage],
-    bufferDamage: [...older.bufferDamage, ...newer.bufferDamage],
+    surfaceDamage: mergeDamage(older.surfaceDamage, newer.surfaceDamage),
+    bufferDamage: mergeDamage(older.bufferDamage, newer.bufferDamage),
     frames: [...older.frames, ...newer.frames],
     scale: newer.scale ?? older.scale,
     inputRegion: newer.inputRegion !== undefined ? newer.inputRegion : older.inputRegion,
@@ -736,7 +748,7 @@ export function createSurfaceGlobals(display: Display, hooks: SurfaceHooks): voi
       if (surface.subsurface === sub) surface.subsurface = null;
       if (!parent.destroyed) {
         if (surface.hasContent)
-          parent.damage.push({ x: sub.x, y: sub.y, width: surface.width, height: surface.height });
+          addDamage(parent.damage, { x: sub.x, y: sub.y, width: surface.width, height: surface.height });
         parent.order = parent.order.filter((entry) => entry !== surface);
         parent.pendingOrder = parent.pendingOrder.filter((entry) => entry !== surface);
       }

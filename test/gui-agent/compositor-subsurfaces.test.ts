@@ -255,7 +255,7 @@ describe("a client of ours with a subsurface", () => {
     expect(last.resized).toBe(true);
   });
 
-  it("damages where a subsurface was when it hides, and the whole window when the geometry moves", async () => {
+  it("damages where a subsurface was when it hides, the whole window when the geometry moves, and merges many rectangles", async () => {
     const connection = await connect({ display: under.compositor.socketPath });
     clients.push(connection);
     const compositor = connection.bind("wl_compositor", 5);
@@ -294,5 +294,16 @@ describe("a client of ours with a subsurface", () => {
     await connection.roundtrip();
     expect(commits.at(-1)!.resized).toBe(false);
     expect(commits.at(-1)!.damage).toEqual([{ x: 0, y: 0, width: 195, height: 100 }]);
+    // Past 64 rectangles in one commit, damage is merged into bounding boxes: at most 64, covering all.
+    for (let i = 0; i < 100; i++) parent.request("damage", 10 + i, 20 + (i % 3), 1, 1);
+    parent.request("commit");
+    await connection.roundtrip();
+    const damage = commits.at(-1)!.damage;
+    expect(damage.length).toBeLessThanOrEqual(64);
+    for (let i = 0; i < 100; i++) {
+      const [x, y] = [10 + i, 20 + (i % 3)];
+      expect(damage.some((r) => x >= r.x && y >= r.y && x < r.x + r.width && y < r.y + r.height)).toBe(true);
+    }
+    expect(damage.every((r) => r.x >= 10 && r.y >= 20 && r.x + r.width <= 110 && r.y + r.height <= 23)).toBe(true);
   });
 });

@@ -337,6 +337,30 @@ const hostile: Array<[string, (c: ClientConnection) => void | Promise<void>, str
     6,
   ],
   [
+    "builds a region of more than 4096 rectangles",
+    (c) => {
+      const region = c.bind("wl_compositor", 5).request("create_region");
+      for (let i = 0; i <= 4096; i++) region.request("add", i, 0, 1, 1);
+    },
+    "wl_display",
+    2,
+  ],
+  [
+    "nests subsurfaces 40 deep",
+    (c) => {
+      const compositor = c.bind("wl_compositor", 5);
+      const subcompositor = c.bind("wl_subcompositor", 1);
+      let parent = compositor.request("create_surface");
+      for (let i = 0; i < 40; i++) {
+        const child = compositor.request("create_surface");
+        subcompositor.request("get_subsurface", child, parent);
+        parent = child;
+      }
+    },
+    "wl_subcompositor",
+    0,
+  ],
+  [
     "sets a buffer scale of 0",
     (c) => c.bind("wl_compositor", 5).request("create_surface").request("set_buffer_scale", 0),
     "wl_surface",
