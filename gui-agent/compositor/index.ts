@@ -1,7 +1,26 @@
 /**
  * gui-agent/compositor/: the Wayland compositor half of the agent. Apps
  * connect to it; the Qubes side (gui-agent/*.ts) drives it through the
- * contract in api.ts.
+ * contract in api.ts. What the contract's types do not say:
+ *
+ * - Pacing: a window's frame callbacks wait for `frameDone` while anyone
+ *   listens to its `commit` signal; with no listener (or a commit that
+ *   changed nothing) they fire on a 16 ms fallback clock, so apps never stall.
+ * - Buffers: a window of one surface gets its buffer released right after
+ *   the commit signal's listeners return. A window of several surfaces
+ *   (subsurfaces) keeps each surface's buffer until the app replaces it, so
+ *   every layer stays readable for later commits that damage only part of
+ *   the window.
+ * - Layers are at each surface's logical size: scaled viewports and buffer
+ *   scales other than 1 are resampled (nearest neighbour) into memory of the
+ *   compositor; crops and scale-1 buffers are views of the app's pool.
+ * - Popups are kept on the output from their parent's place on the screen:
+ *   call `placeOnScreen` when the daemon places a window.
+ * - Keyboard focus goes to the topmost grabbing popup of the focused window;
+ *   a button press on another app's window dismisses grabbing popups.
+ * - The selection is offered only to the app with keyboard focus, as the
+ *   core protocol says: wl-copy and wl-paste (without a data-control
+ *   protocol) show a 1×1 window titled "wl-clipboard" and wait for focus.
  */
 export { createAgentCompositor } from "./compositor.ts";
 export { TEXT_MIME_TYPES } from "./data-device.ts";
