@@ -20,7 +20,8 @@ const FALLBACK_FRAME_MS = 16;
 /**
  * Creates the compositor and listens on `options.socket`. Apps connect at
  * once; the Qubes side listens to `events.newWindow` and each window's
- * signals, and drives input and the clipboard.
+ * signals, and drives input and the clipboard. Throws (having freed
+ * everything) when the socket is in use or cannot be made.
  */
 export function createAgentCompositor(options: CompositorOptions): AgentCompositor {
   const display = new Display();
@@ -110,7 +111,14 @@ export function createAgentCompositor(options: CompositorOptions): AgentComposit
     );
   }
 
-  const socketPath = display.addSocket(options.socket);
+  let socketPath: string;
+  try {
+    socketPath = display.addSocket(options.socket);
+  } catch (error) {
+    display.destroy();
+    seat.destroy();
+    throw error;
+  }
 
   return {
     socketPath,

@@ -6,7 +6,8 @@
 // changes reach the signals; wl_output re-announces a new size.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import type { ShellWindow, WindowRequest } from "../../gui-agent/compositor/index.ts";
+import { createAgentCompositor, type ShellWindow, type WindowRequest } from "../../gui-agent/compositor/index.ts";
+import { compileKeymap } from "../../gui-agent/index.ts";
 import { ClientShmPool, SHM_FORMAT_XRGB8888, connect, type ClientConnection, type Proxy } from "../../wayland/index.ts";
 import {
   pressKey,
@@ -338,5 +339,17 @@ describe("popups of a client of ours", () => {
     await done;
     await connection.roundtrip();
     expect(entered).toHaveLength(3); // Back to the parent.
+  });
+});
+
+describe("the compositor", () => {
+  it("refuses a socket another compositor listens on, and frees what it made", async () => {
+    const keymap = await compileKeymap();
+    expect(() =>
+      createAgentCompositor({ socket: under.compositor.socketPath, outputSize: { width: 640, height: 480 }, keymap }),
+    ).toThrow(/in use/);
+    const app = startWestonSimpleShm(under.display);
+    apps.push(app);
+    await waitForWindow(under.compositor, app);
   });
 });
