@@ -5,6 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -134,3 +135,44 @@ export function formatRows(rows: readonly BenchRow[]): string[] {
   }
   return lines;
 }
+
+/**
+ * Where the two processes of a round trip run: unpinned, both on CPU 0, or
+ * one on each of CPUs 0 and 1. A cross-process wake-up costs very different
+ * amounts in each (a same-CPU hand-off skips the IPI), so a figure and its
+ * baseline must be measured with the same placement.
+ */
+export type Placement = "free" | "same CPU" | "two CPUs";
+
+/** The placements this machine can run, the cross-CPU one first. */
+export function placements(): Placement[] {
+  return os.availableParallelism() >= 2 ? ["two CPUs", "same CPU"] : ["free"];
+}
+
+/** [this side's CPU, the peer's CPU] of a placement, -1 for not pinned. */
+export function placementCpus(placement: Placement): [number, number] {
+  if (placement === "free") return [-1, -1];
+  return placement === "same CPU" ? [0, 0] : [0, 1];
+}
+
+/** Pins every thread of this process to `cpu` (every CPU for -1) with taskset. */
+export function pinSelf(cpu: number): void {
+  const list = cpu < 0 ? `0-${os.availableParallelism() - 1}` : String(cpu);
+  execFileSync("taskset", ["-a", "-p", "-c", list, String(process.pid)], { stdio: "ignore" });
+}
+
+/** The command prefix that starts a peer process pinned to `cpu` (nothing for -1). */
+export function pinnedCommand(cpu: number, command: string, args: string[]): [string, string[]] {
+  return cpu < 0 ? [command, args] : ["taskset", ["-c", String(cpu), command, ...args]];
+}
+
+/** C source of a helper a C baseline includes to pin itself (`pin(cpu)`, no-op for -1). */
+export const C_PIN_FUNCTION = String.raw`
+static void pin(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  sched_setaffinity(0, sizeof set, &set);
+}
+`;

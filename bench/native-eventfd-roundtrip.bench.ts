@@ -4,11 +4,22 @@
  * round trip between two C processes compiled and run in this run.
  */
 import { execFileSync, spawn } from "node:child_process";
-import os from "node:os";
 import path from "node:path";
 
 import * as native from "../native/index.ts";
-import { benchDir, compileC, stats, type BenchContext, type BenchRow } from "./lib.ts";
+import {
+  C_PIN_FUNCTION,
+  benchDir,
+  compileC,
+  pinSelf,
+  pinnedCommand,
+  placementCpus,
+  placements,
+  stats,
+  type BenchContext,
+  type BenchRow,
+  type Placement,
+} from "./lib.ts";
 
 const C_SOURCE = String.raw`
 #define _GNU_SOURCE
@@ -21,14 +32,7 @@ const C_SOURCE = String.raw`
 #include <time.h>
 #include <unistd.h>
 
-static void pin(int cpu) {
-  if (cpu < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  sched_setaffinity(0, sizeof set, &set);
-}
-
+${C_PIN_FUNCTION}
 /* usage: eventfd-roundtrip N [PARENT_CPU CHILD_CPU] (-1 = not pinned) */
 int main(int argc, char** argv) {
   int n = argc > 1 ? atoi(argv[1]) : 10000;
@@ -62,21 +66,6 @@ int main(int argc, char** argv) {
 }
 `;
 
-/** CPU placement of the two processes: unpinned, both on CPU 0, or one on each of CPUs 0 and 1. */
-type Placement = "free" | "same CPU" | "two CPUs";
-
-/** [this side's CPU, the peer's CPU], or -1 for not pinned. */
-function cpus(placement: Placement): [number, number] {
-  if (placement === "free") return [-1, -1];
-  return placement === "same CPU" ? [0, 0] : [0, 1];
-}
-
-/** Pins every thread of this process to `cpu` (or to every CPU for -1) with taskset. */
-function pinSelf(cpu: number): void {
-  const list = cpu < 0 ? `0-${os.availableParallelism() - 1}` : String(cpu);
-  execFileSync("taskset", ["-a", "-p", "-c", list, String(process.pid)], { stdio: "ignore" });
-}
-
 /**
  * The Node side: the Poll callback consumes the pong, records the time and
  * signals the next ping at once (no promise per round trip), so the figure
@@ -85,14 +74,13 @@ function pinSelf(cpu: number): void {
 async function nodeRoundTrips(iterations: number, placement: Placement): Promise<number[]> {
   const ping = native.eventfdCreate();
   const pong = native.eventfdCreate();
-  const [own, peer] = cpus(placement);
-  const pinPeer = peer < 0 ? [] : ["taskset", "-c", String(peer)];
-  const [command, ...prefix] = [...pinPeer, process.execPath];
-  const child = spawn(
-    command as string,
-    [...prefix, "--import", "tsx", path.join(benchDir, "peers", "eventfd-echo.ts")],
-    { stdio: ["ignore", "inherit", "inherit", ping, pong] },
-  );
+  const [own, peer] = placementCpus(placement);
+  const [command, args] = pinnedCommand(peer, process.execPath, [
+    "--import",
+    "tsx",
+    path.join(benchDir, "peers", "eventfd-echo.ts"),
+  ]);
+  const child = spawn(command, args, { stdio: ["ignore", "inherit", "inherit", ping, pong] });
   pinSelf(own);
   const warmup = 500;
   const samples: number[] = [];
@@ -125,7 +113,7 @@ async function nodeRoundTrips(iterations: number, placement: Placement): Promise
 }
 
 function cRoundTrips(binary: string, iterations: number, placement: Placement): number[] {
-  const [parent, child] = cpus(placement);
+  const [parent, child] = placementCpus(placement);
   return execFileSync(binary, [String(iterations), String(parent), String(child)], { encoding: "utf8" })
     .trim()
     .split("\n")
@@ -137,8 +125,7 @@ export default async function eventfdRoundTrip(context: BenchContext): Promise<B
   const binary = compileC("eventfd-roundtrip", C_SOURCE);
   // The Node process runs pinned as the C parent is, so both sides see the same placement.
   const rows: BenchRow[] = [];
-  const placements: Placement[] = os.availableParallelism() >= 2 ? ["two CPUs", "same CPU"] : ["free"];
-  for (const placement of placements) {
+  for (const placement of placements()) {
     const cSamples = cRoundTrips(binary, iterations, placement);
     const nodeSamples = await nodeRoundTrips(iterations, placement);
     rows.push({

@@ -20,12 +20,26 @@ import { fileURLToPath } from "node:url";
 
 import * as native from "../native/index.ts";
 import { connectVchanClient, createVchanServer, type Vchan, type VchanBackend } from "../vchan/index.ts";
-import { compileC, stats, type BenchContext, type BenchRow, type Stats } from "./lib.ts";
+import {
+  C_PIN_FUNCTION,
+  compileC,
+  pinSelf,
+  pinnedCommand,
+  placementCpus,
+  placements,
+  stats,
+  type BenchContext,
+  type BenchRow,
+  type Placement,
+  type Stats,
+} from "./lib.ts";
 
 const MESSAGE = 32;
 const here = fileURLToPath(import.meta.url);
 
 const PING_PONG_C = String.raw`
+#define _GNU_SOURCE
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +50,8 @@ const PING_PONG_C = String.raw`
 #include <time.h>
 #include <unistd.h>
 
-/* ping-pong eventfd|unix N: prints N round-trip times in microseconds, one per line. */
+/* ping-pong eventfd|unix N [PARENT_CPU CHILD_CPU]: prints N round-trip times in microseconds, one per line. */
+${C_PIN_FUNCTION}
 static double now_us(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -44,20 +59,23 @@ static double now_us(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) return 2;
+  if (argc != 3 && argc != 5) return 2;
   int n = atoi(argv[2]), warm = 200;
+  int parentCpu = argc == 5 ? atoi(argv[3]) : -1, childCpu = argc == 5 ? atoi(argv[4]) : -1;
   double *samples = calloc((size_t)n, sizeof *samples);
   if (strcmp(argv[1], "eventfd") == 0) {
     int ping = eventfd(0, 0), pong = eventfd(0, 0);
     uint64_t v = 1;
     pid_t child = fork();
     if (child == 0) {
+      pin(childCpu);
       for (int i = 0; i < n + warm; i++) {
         if (read(ping, &v, sizeof v) != sizeof v) _exit(3);
         if (write(pong, &v, sizeof v) != sizeof v) _exit(4);
       }
       _exit(0);
     }
+    pin(parentCpu);
     for (int i = 0; i < n + warm; i++) {
       double start = now_us();
       if (write(ping, &v, sizeof v) != sizeof v) return 5;
@@ -72,6 +90,7 @@ int main(int argc, char **argv) {
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) return 7;
     pid_t child = fork();
     if (child == 0) {
+      pin(childCpu);
       char in[32];
       for (int i = 0; i < n + warm; i++) {
         size_t got = 0;
@@ -85,6 +104,7 @@ int main(int argc, char **argv) {
       _exit(0);
     }
     char in[32];
+    pin(parentCpu);
     for (int i = 0; i < n + warm; i++) {
       double start = now_us();
       if (write(fds[0], message, sizeof message) != sizeof message) return 10;
@@ -104,8 +124,12 @@ int main(int argc, char **argv) {
 `;
 
 /** Runs the C ping-pong and returns its samples (µs). */
-function cPingPong(binary: string, mode: "eventfd" | "unix", iterations: number): number[] {
-  const out = execFileSync(binary, [mode, String(iterations)], { encoding: "utf8", maxBuffer: 64 << 20 });
+function cPingPong(binary: string, mode: "eventfd" | "unix", iterations: number, placement: Placement): number[] {
+  const [parent, child] = placementCpus(placement);
+  const out = execFileSync(binary, [mode, String(iterations), String(parent), String(child)], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
   return out.trim().split("\n").map(Number);
 }
 
@@ -163,11 +187,19 @@ async function peer(backend: VchanBackend, socketDir: string): Promise<void> {
   vchan.on("disconnect", () => vchan.close());
 }
 
-async function nodeRoundTrips(backend: VchanBackend, iterations: number): Promise<number[]> {
+async function nodeRoundTrips(backend: VchanBackend, iterations: number, placement: Placement): Promise<number[]> {
   const socketDir = mkdtempSync(path.join(tmpdir(), "bench-vchan-"));
-  const child = spawn(process.execPath, ["--import", "tsx", here, "peer", backend, socketDir], {
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+  const [own, peerCpu] = placementCpus(placement);
+  const [command, args] = pinnedCommand(peerCpu, process.execPath, [
+    "--import",
+    "tsx",
+    here,
+    "peer",
+    backend,
+    socketDir,
+  ]);
+  const child = spawn(command, args, { stdio: ["ignore", "inherit", "inherit"] });
+  pinSelf(own);
   try {
     const vchan = await connectVchanClient({ backend, domain: 1, ownDomain: 2, port: 6000, socketDir });
     const samples = await roundTrips(vchan, iterations, Math.min(500, iterations));
@@ -175,6 +207,7 @@ async function nodeRoundTrips(backend: VchanBackend, iterations: number): Promis
     await new Promise((resolve) => child.once("exit", resolve));
     return samples;
   } finally {
+    pinSelf(-1);
     child.kill();
     rmSync(socketDir, { recursive: true, force: true });
   }
@@ -185,7 +218,7 @@ async function nodeRoundTrips(backend: VchanBackend, iterations: number): Promis
  * vchan at all, just a Poll on an eventfd (or a socketpair) in each process.
  * The child side runs in `floorPeer`.
  */
-async function nodeFloor(kind: "eventfd" | "unix", iterations: number): Promise<number[]> {
+async function nodeFloor(kind: "eventfd" | "unix", iterations: number, placement: Placement): Promise<number[]> {
   let mine: number;
   let theirs: number[];
   if (kind === "eventfd") {
@@ -198,9 +231,10 @@ async function nodeFloor(kind: "eventfd" | "unix", iterations: number): Promise<
     mine = a;
     theirs = [b];
   }
-  const child = spawn(process.execPath, ["--import", "tsx", here, "floor", kind], {
-    stdio: ["ignore", "inherit", "inherit", ...theirs],
-  });
+  const [own, peerCpu] = placementCpus(placement);
+  const [command, args] = pinnedCommand(peerCpu, process.execPath, ["--import", "tsx", here, "floor", kind]);
+  const child = spawn(command, args, { stdio: ["ignore", "inherit", "inherit", ...theirs] });
+  pinSelf(own);
   const warmup = Math.min(500, iterations);
   const message = new Uint8Array(MESSAGE).fill(7);
   const reply = new Uint8Array(MESSAGE);
@@ -229,6 +263,7 @@ async function nodeFloor(kind: "eventfd" | "unix", iterations: number): Promise<
     poll.start(native.POLL_READABLE);
     kick();
   });
+  pinSelf(-1);
   child.kill();
   for (const fd of new Set([mine, ...theirs])) native.close(fd);
   return samples;
@@ -263,54 +298,60 @@ export default async function roundTrip(context: BenchContext): Promise<BenchRow
   // round (lowest median): on a shared machine one round can land beside
   // someone else's load, and it should not decide a ratio.
   const best = (a: Stats | undefined, b: Stats): Stats => (a === undefined || b.median < a.median ? b : a);
-  let cEventfd: Stats | undefined;
-  let cUnix: Stats | undefined;
-  let shm: Stats | undefined;
-  let socket: Stats | undefined;
-  let floorEventfd: Stats | undefined;
-  let floorUnix: Stats | undefined;
-  for (let round = 0; round < rounds; round++) {
-    cEventfd = best(cEventfd, stats(cPingPong(binary, "eventfd", iterations)));
-    shm = best(shm, stats(await nodeRoundTrips("shm", iterations)));
-    floorEventfd = best(floorEventfd, stats(await nodeFloor("eventfd", iterations)));
-    cUnix = best(cUnix, stats(cPingPong(binary, "unix", iterations)));
-    socket = best(socket, stats(await nodeRoundTrips("socket", iterations)));
-    floorUnix = best(floorUnix, stats(await nodeFloor("unix", iterations)));
+  const rows: BenchRow[] = [];
+  for (const placement of placements()) {
+    let cEventfd: Stats | undefined;
+    let cUnix: Stats | undefined;
+    let shm: Stats | undefined;
+    let socket: Stats | undefined;
+    let floorEventfd: Stats | undefined;
+    let floorUnix: Stats | undefined;
+    for (let round = 0; round < rounds; round++) {
+      cEventfd = best(cEventfd, stats(cPingPong(binary, "eventfd", iterations, placement)));
+      shm = best(shm, stats(await nodeRoundTrips("shm", iterations, placement)));
+      floorEventfd = best(floorEventfd, stats(await nodeFloor("eventfd", iterations, placement)));
+      cUnix = best(cUnix, stats(cPingPong(binary, "unix", iterations, placement)));
+      socket = best(socket, stats(await nodeRoundTrips("socket", iterations, placement)));
+      floorUnix = best(floorUnix, stats(await nodeFloor("unix", iterations, placement)));
+    }
+    if (
+      cEventfd === undefined ||
+      cUnix === undefined ||
+      shm === undefined ||
+      socket === undefined ||
+      floorEventfd === undefined ||
+      floorUnix === undefined
+    ) {
+      throw new Error("no round ran");
+    }
+    // The targets are judged with one process per CPU, the placement of a real agent and daemon.
+    const judged = placement === "two CPUs" || placement === "free";
+    rows.push(
+      {
+        name: `vchan shm round trip, 32 B, 2 Node processes, ${placement}`,
+        unit: "µs",
+        value: shm,
+        baseline: { name: `C eventfd ping-pong, 2 processes, ${placement}`, value: cEventfd },
+        better: "lower",
+        target: judged ? "≤ 2" : undefined,
+        notes: [
+          `floor of an event-loop design here: Node eventfd + Poll ping-pong, no vchan: median ${floorEventfd.median.toFixed(2)} µs (${(floorEventfd.median / cEventfd.median).toFixed(2)}× C)`,
+        ],
+      },
+      {
+        name: `vchan socket round trip, 32 B, 2 Node processes, ${placement}`,
+        unit: "µs",
+        value: socket,
+        baseline: { name: `C AF_UNIX stream ping-pong, 32 B, 2 processes, ${placement}`, value: cUnix },
+        better: "lower",
+        target: judged ? "≤ 2.5" : undefined,
+        notes: [
+          `floor of an event-loop design here: Node AF_UNIX + Poll ping-pong, no vchan: median ${floorUnix.median.toFixed(2)} µs (${(floorUnix.median / cUnix.median).toFixed(2)}× C)`,
+        ],
+      },
+    );
   }
-  if (
-    cEventfd === undefined ||
-    cUnix === undefined ||
-    shm === undefined ||
-    socket === undefined ||
-    floorEventfd === undefined ||
-    floorUnix === undefined
-  ) {
-    throw new Error("no round ran");
-  }
-  return [
-    {
-      name: "vchan shm round trip, 32 B, 2 Node processes",
-      unit: "µs",
-      value: shm,
-      baseline: { name: "C eventfd ping-pong, 2 processes", value: cEventfd },
-      better: "lower",
-      target: "≤ 2",
-      notes: [
-        `floor of an event-loop design here: Node eventfd + Poll ping-pong, no vchan: median ${floorEventfd.median.toFixed(2)} µs (${(floorEventfd.median / cEventfd.median).toFixed(2)}× C)`,
-      ],
-    },
-    {
-      name: "vchan socket round trip, 32 B, 2 Node processes",
-      unit: "µs",
-      value: socket,
-      baseline: { name: "C AF_UNIX stream ping-pong, 32 B, 2 processes", value: cUnix },
-      better: "lower",
-      target: "≤ 2.5",
-      notes: [
-        `floor of an event-loop design here: Node AF_UNIX + Poll ping-pong, no vchan: median ${floorUnix.median.toFixed(2)} µs (${(floorUnix.median / cUnix.median).toFixed(2)}× C)`,
-      ],
-    },
-  ];
+  return rows;
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === here) {
