@@ -255,17 +255,7 @@ export class WindowBridge {
   /** CREATE, WINDOW_HINTS, WMNAME, WMCLASS, then WINDOW_FLAGS and MAP (reference 1.8 steps 1-2). */
   #announce(window: QubesWindow): void {
     if (!window.created) {
-      this.#send({
-        type: "CREATE",
-        window: window.id,
-        x: window.x,
-        y: window.y,
-        width: Math.max(1, window.width),
-        height: Math.max(1, window.height),
-        parent: 0,
-        override_redirect: window.overrideRedirect ? 1 : 0,
-      });
-      window.created = true;
+      this.#sendCreate(window);
       if (!window.overrideRedirect) {
         this.#sendHints(window);
         this.#sendTitle(window);
@@ -274,19 +264,27 @@ export class WindowBridge {
     }
     if (!window.mapped) {
       this.#send({ type: "WINDOW_FLAGS", window: window.id, flags_set: window.flags, flags_unset: 0 });
-      this.#send({
-        type: "MAP",
-        window: window.id,
-        transient_for: window.parent?.id ?? 0,
-        override_redirect: window.overrideRedirect ? 1 : 0,
-      });
-      window.mapped = true;
+      this.#sendMap(window);
       window.dumpPending = true;
     }
   }
 
   /** After a reconnect: the window as it is now, in the order of the Linux agent's replay. */
   #replay(window: QubesWindow): void {
+    this.#sendCreate(window);
+    this.#sendConfigure(window);
+    this.#sendDump(window);
+    if (!window.overrideRedirect) {
+      this.#sendClass(window);
+      this.#sendHints(window);
+    }
+    this.#sendMap(window);
+    if (!window.overrideRedirect) this.#sendTitle(window);
+    this.#send({ type: "WINDOW_FLAGS", window: window.id, flags_set: window.flags, flags_unset: 0 });
+    this.#sendShmimage(window, { x: 0, y: 0, width: window.width, height: window.height });
+  }
+
+  #sendCreate(window: QubesWindow): void {
     this.#send({
       type: "CREATE",
       window: window.id,
@@ -298,12 +296,9 @@ export class WindowBridge {
       override_redirect: window.overrideRedirect ? 1 : 0,
     });
     window.created = true;
-    this.#sendConfigure(window);
-    this.#sendDump(window);
-    if (!window.overrideRedirect) {
-      this.#sendClass(window);
-      this.#sendHints(window);
-    }
+  }
+
+  #sendMap(window: QubesWindow): void {
     this.#send({
       type: "MAP",
       window: window.id,
@@ -311,9 +306,6 @@ export class WindowBridge {
       override_redirect: window.overrideRedirect ? 1 : 0,
     });
     window.mapped = true;
-    if (!window.overrideRedirect) this.#sendTitle(window);
-    this.#send({ type: "WINDOW_FLAGS", window: window.id, flags_set: window.flags, flags_unset: 0 });
-    this.#sendShmimage(window, { x: 0, y: 0, width: window.width, height: window.height });
   }
 
   #sendConfigure(window: QubesWindow): void {

@@ -1,22 +1,10 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import * as native from "../../native/index.ts";
+import { trackFds } from "../helpers/fds.ts";
 import { finished, spawnTs } from "../helpers/processes.ts";
 
-const opened: number[] = [];
-function track(fd: number): number {
-  opened.push(fd);
-  return fd;
-}
-afterEach(() => {
-  for (const fd of opened.splice(0)) {
-    try {
-      native.close(fd);
-    } catch {
-      // already closed by the test
-    }
-  }
-});
+const track = trackFds();
 
 describe("memfd", () => {
   it("creates a file of the asked size and resizes it", () => {
