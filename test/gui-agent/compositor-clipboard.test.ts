@@ -4,12 +4,21 @@
 // titled "wl-clipboard" and wait for keyboard focus, because the core
 // protocol offers the selection only to the focused client and takes it
 // only with an input serial: so each test focuses that window, as the Qubes
-// side would after the daemon's FOCUS.
+// side would after the daemon's FOCUS. foot copies and pastes with its own
+// shortcuts, through the same selection.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { ClientShmPool, SHM_FORMAT_XRGB8888, connect, type ClientConnection } from "../../wayland/index.ts";
 import {
+  KEY_LEFTCTRL,
+  KEY_LEFTSHIFT,
+  pressKey,
   startCompositorUnderTest,
+  startFoot,
+  typeText,
   startWlCopy,
   startWlPaste,
   waitForWindow,
@@ -126,4 +135,49 @@ describe("clipboard", () => {
     expect(order).toEqual(["selection", "enter"]);
     expect(mimeTypes).toEqual(["text/plain;charset=utf-8", "text/plain", "UTF8_STRING", "STRING", "TEXT"]);
   });
+
+  it("foot copies a double-clicked word with Ctrl+Shift+C and pastes what set() holds with Ctrl+Shift+V", async () => {
+    const app = startFoot(under.display, ["sh", "-c", "echo markertext; cat > out.txt"], {
+      cwd: under.display.runtimeDir,
+    });
+    apps.push(app);
+    const window = await waitForWindow(under.compositor, app, (w) => w.appId === "foot");
+    const commits: Array<() => void> = [];
+    window.events.commit.add(() => {
+      setImmediate(() => window.frameDone(Date.now()));
+      for (const wake of commits.splice(0)) wake();
+    });
+    const nextCommit = (): Promise<void> => new Promise((resolve) => commits.push(resolve));
+    window.frameDone(0);
+    const seat = under.compositor.seat;
+    seat.focus(window);
+    // foot selects from its grid, which has the word once it read the shell's output: try at each new frame.
+    let copied = "";
+    await nextCommit();
+    for (let attempt = 0; attempt < 20 && copied !== "markertext"; attempt++) {
+      seat.pointerMove(window, 12, 10);
+      for (let click = 0; click < 2; click++) {
+        seat.pointerButton(BTN_LEFT, true);
+        seat.pointerButton(BTN_LEFT, false);
+      }
+      // Either foot copies (the selection changes) or it had nothing to select yet and draws again.
+      const settled = Promise.race([selectionChange(), nextCommit()]);
+      pressKey(seat, KEY_C, [KEY_LEFTCTRL, KEY_LEFTSHIFT]);
+      await settled;
+      const read = await under.compositor.clipboard.read(100);
+      copied = read === null ? "" : Buffer.from(read.data).toString("utf8");
+    }
+    expect(copied).toBe("markertext");
+    under.compositor.clipboard.set(new Uint8Array(Buffer.from("pasted ✓ text")));
+    pressKey(seat, KEY_V, [KEY_LEFTCTRL, KEY_LEFTSHIFT]);
+    typeText(seat, "\n");
+    pressKey(seat, KEY_D, [KEY_LEFTCTRL]);
+    expect((await app.exited).code).toBe(0);
+    expect(readFileSync(path.join(under.display.runtimeDir, "out.txt"), "utf8")).toBe("pasted ✓ text\n");
+  });
 });
+
+const BTN_LEFT = 0x110;
+const KEY_C = 46;
+const KEY_V = 47;
+const KEY_D = 32;

@@ -29,7 +29,7 @@ export interface AppDisplay {
 export interface AppOptions {
   /** The Debian package that has the program (for the error when it is missing). */
   aptPackage?: string;
-  /** Extra environment (HOME defaults to the runtime dir). */
+  /** Extra environment (HOME defaults to the runtime dir, LANG to C.UTF-8). */
   env?: NodeJS.ProcessEnv;
   /** WAYLAND_DEBUG=1: libwayland traces every request and event on stderr. */
   debug?: boolean;
@@ -79,6 +79,7 @@ export function startApp(
     env: {
       PATH: process.env.PATH,
       HOME: display.runtimeDir,
+      LANG: "C.UTF-8",
       XDG_RUNTIME_DIR: display.runtimeDir,
       WAYLAND_DISPLAY: display.display,
       ...(options.debug === true ? { WAYLAND_DEBUG: "1" } : {}),
