@@ -30,7 +30,7 @@ export interface ShellContext {
   outputSize(): Size;
   /** A new window exists (not yet mapped). */
   windowCreated(window: ShellWindowImpl): void;
-  /** A window is gone (after its destroy signal). */
+  /** A window is gone (just before its destroy signal). */
   windowDestroyed(window: ShellWindowImpl): void;
   /** A window was mapped or unmapped, or a popup grab changed (keyboard focus may move). */
   windowStateChanged(window: ShellWindowImpl): void;
@@ -490,8 +490,8 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
     this.parent?.popups.delete(this);
     if (this.surface.roleHandler === this) this.surface.roleHandler = null;
     this.mapped = false;
-    this.events.destroy.emit(this);
     this.context.windowDestroyed(this);
+    this.events.destroy.emit(this);
   }
 }
 
