@@ -416,8 +416,9 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
     }
   }
 
-  /** The app committed a null buffer: hidden, and back to the state before the initial commit. */
+  /** The app committed a null buffer: hidden (its popups dismissed), and back to the state before the initial commit. */
   private unmap(): void {
+    for (const child of this.popups) child.dismiss();
     this.mapped = false;
     this.initialCommitDone = false;
     this.configured = false;

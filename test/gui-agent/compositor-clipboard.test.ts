@@ -11,6 +11,8 @@ import path from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
+import { close, sendmsg } from "../../native/index.ts";
+
 import { ClientShmPool, SHM_FORMAT_XRGB8888, connect, type ClientConnection } from "../../wayland/index.ts";
 import {
   KEY_LEFTCTRL,
@@ -90,6 +92,28 @@ describe("clipboard", () => {
     expect((await paste.exited).code).toBe(0);
     expect(paste.stdout()).toBe(text);
     expect(Buffer.from((await under.compositor.clipboard.read(1000))!.data).toString("utf8")).toBe(text);
+  });
+
+  it("stops reading a source that writes past the limit without waiting for it to close", async () => {
+    const connection = await connect({ display: under.compositor.socketPath });
+    clients.push(connection);
+    const seat = connection.bind("wl_seat", 8);
+    const manager = connection.bind("wl_data_device_manager", 3);
+    const device = manager.request("get_data_device", seat);
+    const source = manager.request("create_data_source");
+    source.request("offer", "text/plain");
+    const held: number[] = [];
+    // A hostile source: 4096 bytes, and the fd is never closed.
+    source.on("send", (_mime, fd) => {
+      sendmsg(fd, new Uint8Array(4096).fill(0x61));
+      held.push(fd);
+    });
+    const changed = selectionChange();
+    device.request("set_selection", source, 0);
+    await changed;
+    const read = await under.compositor.clipboard.read(100);
+    expect(read).toEqual({ data: new Uint8Array(100).fill(0x61), truncated: true });
+    for (const fd of held) close(fd);
   });
 
   it("reads nothing from a selection that offers no text type", async () => {

@@ -224,6 +224,7 @@ describe("a client of ours", () => {
 /** A mapped xdg surface of our own: a toplevel, or a popup of `parent` placed by `positioner`. */
 interface OurSurface {
   connection: ClientConnection;
+  surface: Proxy<"wl_surface">;
   xdgSurface: Proxy<"xdg_surface">;
   popup: Proxy<"xdg_popup"> | null;
   window: ShellWindow;
@@ -267,7 +268,7 @@ async function ourSurface(
   surface.request("commit");
   await connection.roundtrip();
   expect(window.mapped).toBe(true);
-  return { connection, xdgSurface, popup, window, popupConfigures };
+  return { connection, surface, xdgSurface, popup, window, popupConfigures };
 }
 
 function positioner(connection: ClientConnection, anchorY: number): Proxy<"xdg_positioner"> {
@@ -308,6 +309,28 @@ describe("popups of a client of ours", () => {
     expect(tokens).toEqual([7]);
     expect(popup.window.popupRect).toEqual({ x: 10, y: 910, width: 100, height: 50 });
     expect(popup.popupConfigures.at(-1)).toEqual([10, 910, 100, 50]);
+  });
+
+  it("are dismissed when their parent unmaps", async () => {
+    const connection = await connect({ display: under.compositor.socketPath });
+    clients.push(connection);
+    const parent = await ourSurface(connection, { width: 300, height: 200 });
+    const popup = await ourSurface(
+      connection,
+      { width: 100, height: 50 },
+      {
+        parent,
+        positioner: positioner(connection, 20),
+        grab: false,
+      },
+    );
+    const done = new Promise<void>((resolve) => popup.popup!.on("popup_done", () => resolve()));
+    const unmapped = new Promise<void>((resolve) => parent.window.events.unmap.add(() => resolve()));
+    parent.surface.request("attach", null, 0, 0);
+    parent.surface.request("commit");
+    await unmapped;
+    await done;
+    expect(parent.window.mapped).toBe(false);
   });
 
   it("with a grab take the keyboard, and a click on another app's window dismisses them", async () => {
