@@ -2,11 +2,14 @@
 // wev prints the keys (with the keysyms our keymap gives them and the
 // modifiers that follow Shift), pointer enter/motion/button/axis/leave at
 // window coordinates, and keyboard leave; foot turns typed keys into a file
-// through `cat`, and asks for a cursor when the pointer enters.
+// through `cat`, and asks for a cursor when the pointer enters; a client of
+// ours hides the cursor and is cut off for a cursor role on its toplevel.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+import { ClientShmPool, SHM_FORMAT_XRGB8888, connect } from "../../wayland/index.ts";
 
 import {
   KEY_LEFTCTRL,
@@ -140,5 +143,39 @@ describe("foot", () => {
     );
     under.compositor.seat.pointerMove(window, 50, 50);
     expect(await cursor).toEqual({ window, name: "default" });
+  });
+});
+
+describe("cursor requests of a client of ours", () => {
+  it("hide the cursor with a null surface and cannot give a toplevel's surface the cursor role", async () => {
+    const connection = await connect({ display: under.compositor.socketPath });
+    const compositor = connection.bind("wl_compositor", 5);
+    const pointer = connection.bind("wl_seat", 8).request("get_pointer");
+    const surface = compositor.request("create_surface");
+    const xdgSurface = connection.bind("xdg_wm_base", 5).request("get_xdg_surface", surface);
+    xdgSurface.request("get_toplevel");
+    const configured = new Promise<number>((resolve) => xdgSurface.on("configure", resolve));
+    surface.request("commit");
+    xdgSurface.request("ack_configure", await configured);
+    const pool = new ClientShmPool(connection.bind("wl_shm", 1), 64 * 64 * 4);
+    surface.request("attach", pool.createBuffer(0, 64, 64, 256, SHM_FORMAT_XRGB8888).proxy, 0, 0);
+    surface.request("commit");
+    const window = await waitForWindow(under.compositor, null);
+    const entered = new Promise<number>((resolve) => pointer.on("enter", (serial) => resolve(serial)));
+    under.compositor.seat.pointerMove(window, 3, 4);
+    const serial = await entered;
+    const cursors: Array<{ window: unknown; name: string | null }> = [];
+    under.compositor.seat.events.cursor.add((cursor) => cursors.push(cursor));
+    pointer.request("set_cursor", serial, compositor.request("create_surface"), 0, 0);
+    pointer.request("set_cursor", serial, null, 0, 0);
+    await connection.roundtrip();
+    expect(cursors).toEqual([
+      { window, name: "default" },
+      { window, name: null },
+    ]);
+    const ended = new Promise<unknown>((resolve) => connection.events.error.add(resolve));
+    pointer.request("set_cursor", serial, surface, 0, 0);
+    expect(await ended).toMatchObject({ interfaceName: "wl_pointer", errorCode: 0 });
+    connection.destroy();
   });
 });
