@@ -75,7 +75,9 @@ export type WindowRequest =
   | { kind: "move" }
   | { kind: "resize"; edges: number }
   /** xdg_toplevel.show_window_menu at window coordinates (x, y). */
-  | { kind: "windowMenu"; x: number; y: number };
+  | { kind: "windowMenu"; x: number; y: number }
+  /** xdg_activation_v1.activate: the app asks to be raised and focused (show it as demands-attention). */
+  | { kind: "activate" };
 
 /**
  * A toplevel or popup of an app: what the Qubes side turns into a Qubes

@@ -7,6 +7,7 @@
  * side's frameDone, or a 60 Hz fallback clock when nobody listens.
  */
 import { Display, Signal, createShmGlobal } from "../../wayland/index.ts";
+import { createActivationGlobal } from "./activation.ts";
 import type { AgentCompositor, CompositorOptions, ShellWindow, Size } from "./api.ts";
 import { DataDevices } from "./data-device.ts";
 import { createOutputGlobals } from "./output.ts";
@@ -88,6 +89,7 @@ export function createAgentCompositor(options: CompositorOptions): AgentComposit
     },
   });
 
+  createActivationGlobal(display);
   const dataDevices = new DataDevices(display);
   const seat: Seat = new Seat(display, options.keymap, {
     keyboardFocusClient: (client) => dataDevices.keyboardFocusClient(client),

@@ -124,6 +124,22 @@ describe("toplevels of real apps", () => {
     expect(app.stderr()).toMatch(/using SSD decorations/);
   });
 
+  it("foot asks for activation (xdg-activation) when it rings the bell unfocused with bell.urgent", async () => {
+    const requests: WindowRequest[] = [];
+    const activated = new Promise<void>((resolve) =>
+      under.compositor.events.newWindow.add((window) =>
+        window.events.request.add((request) => {
+          requests.push(request);
+          if (request.kind === "activate") resolve();
+        }),
+      ),
+    );
+    const app = startFoot(under.display, ["sh", "-c", "printf '\\a'; cat"], { footOptions: ["bell.urgent=yes"] });
+    apps.push(app);
+    await activated;
+    expect(requests).toContainEqual({ kind: "activate" });
+  });
+
   it("weston-simple-shm ends when its window is closed", async () => {
     const app = startWestonSimpleShm(under.display);
     apps.push(app);
@@ -150,6 +166,7 @@ describe("toplevels of real apps", () => {
       ["wp_viewporter", 1],
       ["wl_seat", 8],
       ["wl_data_device_manager", 3],
+      ["xdg_activation_v1", 1],
     ] as const) {
       expect(out).toMatch(new RegExp(`interface: '${name}',\\s+version:\\s+${version},`));
     }

@@ -361,6 +361,16 @@ const hostile: Array<[string, (c: ClientConnection) => void | Promise<void>, str
     0,
   ],
   [
+    "commits an activation token twice",
+    (c) => {
+      const token = c.bind("xdg_activation_v1", 1).request("get_activation_token");
+      token.request("commit");
+      token.request("commit");
+    },
+    "xdg_activation_token_v1",
+    0,
+  ],
+  [
     "sets a buffer scale of 0",
     (c) => c.bind("wl_compositor", 5).request("create_surface").request("set_buffer_scale", 0),
     "wl_surface",

@@ -191,9 +191,14 @@ export function startWestonSimpleShm(display: AppDisplay, options: AppOptions = 
   return startApp("weston-simple-shm", [], display, { aptPackage: "weston", ...options });
 }
 
-/** foot, running `command` (default: its shell) in the terminal. */
-export function startFoot(display: AppDisplay, command: readonly string[] = [], options: AppOptions = {}): RunningApp {
-  const args = ["-o", "tweak.render-timer=none", ...(command.length > 0 ? ["-e", ...command] : [])];
+/** foot, running `command` (default: its shell) in the terminal; `footOptions` are `-o key=value` settings. */
+export function startFoot(
+  display: AppDisplay,
+  command: readonly string[] = [],
+  options: AppOptions & { footOptions?: readonly string[] } = {},
+): RunningApp {
+  const settings = (options.footOptions ?? []).flatMap((setting) => ["-o", setting]);
+  const args = [...settings, "-o", "tweak.render-timer=none", ...(command.length > 0 ? ["-e", ...command] : [])];
   return startApp("foot", args, display, { aptPackage: "foot", ...options });
 }
 
