@@ -18,6 +18,13 @@ import { createShellGlobals, type ShellWindowImpl } from "./xdg-shell.ts";
 /** Period of the fallback frame clock (frame callbacks nobody paces), in ms. */
 const FALLBACK_FRAME_MS = 16;
 
+/** A screen size made safe to announce: 1 ≤ width, height ≤ 32767 (an X screen's limit), integers. */
+function screenSize(size: Size): Size {
+  const side = (value: number): number =>
+    Number.isFinite(value) ? Math.max(1, Math.min(32767, Math.trunc(value))) : 1;
+  return { width: side(size.width), height: side(size.height) };
+}
+
 /**
  * Creates the compositor and listens on `options.socket`. Apps connect at
  * once; the Qubes side listens to `events.newWindow` and each window's
@@ -33,7 +40,7 @@ export function createAgentCompositor(options: CompositorOptions): AgentComposit
   let fallbackTimer: NodeJS.Timeout | null = null;
   let destroyed = false;
 
-  const output = createOutputGlobals(display, options.outputSize);
+  const output = createOutputGlobals(display, screenSize(options.outputSize));
   createShmGlobal(display);
 
   const flushFallback = (): void => {
@@ -129,7 +136,7 @@ export function createAgentCompositor(options: CompositorOptions): AgentComposit
     clipboard: dataDevices,
     events: { newWindow },
     setOutputSize: (size: Size) => {
-      output.setSize({ width: Math.max(1, Math.trunc(size.width)), height: Math.max(1, Math.trunc(size.height)) });
+      output.setSize(screenSize(size));
     },
     destroy: () => {
       if (destroyed) return;

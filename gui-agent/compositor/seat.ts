@@ -262,6 +262,7 @@ export class Seat implements SeatControl {
   }
 
   pointerMove(window: ShellWindow, x: number, y: number): void {
+    if (!Number.isFinite(x) || !Number.isFinite(y)) return;
     if (!(window instanceof ShellWindowImpl) || window.destroyed || !window.mapped) {
       this.pointerLeave();
       return;

@@ -163,7 +163,9 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
   }
 
   /** Sets the window's position on the screen (the daemon's CONFIGURE x, y): its popups are kept on screen from there. */
-  placeOnScreen(x: number, y: number): void {
+  placeOnScreen(screenX: number, screenY: number): void {
+    const x = clampCoordinate(Number.isFinite(screenX) ? Math.trunc(screenX) : 0);
+    const y = clampCoordinate(Number.isFinite(screenY) ? Math.trunc(screenY) : 0);
     this.placed = true;
     if (this.position.x === x && this.position.y === y) return;
     this.position = { x, y };
@@ -174,10 +176,8 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
     if (this.destroyed) return 0;
     const serial = this.display.nextSerial();
     if (this.kind === "toplevel") {
-      const clamped = {
-        width: Math.max(0, Math.min(MAX_EDGE, Math.trunc(size.width))),
-        height: Math.max(0, Math.min(MAX_EDGE, Math.trunc(size.height))),
-      };
+      // Now 0 ≤ width, height ≤ MAX_EDGE, integers (anything else asks for 0: the app decides).
+      const clamped = { width: edge(size.width), height: edge(size.height) };
       if (!this.initialCommitDone) {
         this.deferred = { size: clamped, states, serial };
         return serial;
@@ -823,6 +823,10 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
       },
     });
   });
+}
+
+function edge(value: number): number {
+  return Number.isFinite(value) ? Math.max(0, Math.min(MAX_EDGE, Math.trunc(value))) : 0;
 }
 
 function clampCoordinate(value: number): number {

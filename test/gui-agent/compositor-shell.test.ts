@@ -16,6 +16,7 @@ import {
   startFoot,
   startGtk3Demo,
   startWestonSimpleShm,
+  startWev,
   waitForWindow,
   type CompositorUnderTest,
   type RunningApp,
@@ -391,5 +392,36 @@ describe("the compositor", () => {
     const app = startWestonSimpleShm(under.display);
     apps.push(app);
     await waitForWindow(under.compositor, app);
+  });
+});
+
+describe("values from the Qubes side", () => {
+  it("are clamped, never thrown on: NaN and huge sizes, positions, coordinates and codes", async () => {
+    const app = startWev(under.display);
+    apps.push(app);
+    const window = await waitForWindow(under.compositor, app);
+    const seat = under.compositor.seat;
+    expect(() => {
+      window.configure({ width: Number.NaN, height: 1e12 }, { activated: true });
+      window.placeOnScreen(Number.NaN, Number.POSITIVE_INFINITY);
+      under.compositor.setOutputSize({ width: 0, height: Number.NaN });
+      seat.focus(window);
+      seat.key(-1, true);
+      seat.key(2 ** 32, true);
+      seat.setModifiers(-1, 2 ** 40, Number.NaN, 0);
+      seat.pointerMove(window, Number.NaN, 1);
+      seat.pointerMove(window, 1e9, -1e9);
+      seat.pointerMove(window, 5, 5);
+      seat.pointerButton(2 ** 31, true);
+      seat.pointerAxis(7, 1);
+      seat.pointerAxis(0, Number.NaN);
+      seat.pointerAxis(0, 1e6);
+    }).not.toThrow();
+    await app.waitForStdout(/xdg_toplevel\] configure: width: 0; height: 32767/);
+    await app.waitForStdout(/wl_pointer\] enter: serial: \d+; surface: \d+, x, y: 5\.0+, 5\.0+/);
+    // 10^6 wheel steps are taken as 100.
+    await app.waitForStdout(/wl_pointer\] axis: time: \d+; axis: 0 \(vertical\), value: 1500\.0+/);
+    expect(app.stdout()).not.toMatch(/wl_pointer\] button|wl_keyboard\] key:/);
+    expect(app.child.exitCode).toBeNull();
   });
 });
