@@ -299,7 +299,7 @@ function positioner(connection: ClientConnection, anchorY: number): Proxy<"xdg_p
   return created;
 }
 
-describe("popups of a client of ours", () => {
+describe("windows and popups of a client of ours", () => {
   it("are repositioned on request, with the token, and kept on screen", async () => {
     const connection = await connect({ display: under.compositor.socketPath });
     clients.push(connection);
@@ -327,6 +327,31 @@ describe("popups of a client of ours", () => {
     expect(tokens).toEqual([7]);
     expect(popup.window.popupRect).toEqual({ x: 10, y: 910, width: 100, height: 50 });
     expect(popup.popupConfigures.at(-1)).toEqual([10, 910, 100, 50]);
+  });
+
+  it("unmap with a null buffer, and map again after a new initial commit and configure", async () => {
+    const connection = await connect({ display: under.compositor.socketPath });
+    clients.push(connection);
+    const first = await ourSurface(connection, { width: 30, height: 20 });
+    const events: string[] = [];
+    first.window.events.map.add(() => events.push("map"));
+    first.window.events.unmap.add(() => events.push("unmap"));
+    first.window.events.commit.add((commit) => events.push(`commit ${commit.size.width}x${commit.size.height}`));
+    first.surface.request("attach", null, 0, 0);
+    first.surface.request("commit");
+    await connection.roundtrip();
+    expect(first.window.mapped).toBe(false);
+    const configured = new Promise<number>((resolve) => first.xdgSurface.on("configure", resolve));
+    first.surface.request("commit");
+    const serial = await configured;
+    first.xdgSurface.request("ack_configure", serial);
+    const pool = new ClientShmPool(connection.bind("wl_shm", 1), 40 * 10 * 4);
+    first.surface.request("attach", pool.createBuffer(0, 40, 10, 160, SHM_FORMAT_XRGB8888).proxy, 0, 0);
+    first.surface.request("commit");
+    await connection.roundtrip();
+    expect(events).toEqual(["unmap", "map", "commit 40x10"]);
+    expect(first.window.mapped).toBe(true);
+    expect(under.compositor.windows).toContain(first.window);
   });
 
   it("are dismissed when their parent unmaps", async () => {
