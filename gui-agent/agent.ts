@@ -161,6 +161,8 @@ export async function startAgent(options: AgentOptions): Promise<GuiAgent> {
     socket: options.waylandDisplay,
     outputSize: options.initialScreen ?? { width: 1920, height: 1080 },
     keymap,
+    onHandlerError: ({ pid, request, error }) =>
+      options.log.error({ err: error, pid, request }, "a compositor request handler failed; that app was disconnected"),
   });
   let grants: GrantTable;
   try {

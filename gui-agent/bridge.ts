@@ -460,6 +460,10 @@ export class WindowBridge {
       case "minimize":
         this.#setFlags(window, WINDOW_FLAG_MINIMIZE, 0);
         break;
+      case "activate":
+        // An app cannot raise itself over another domain's windows: the host shows it as urgent.
+        if (this.#compositor.seat.focused !== window.shell) this.#setFlags(window, WINDOW_FLAG_DEMANDS_ATTENTION, 0);
+        break;
       default:
         // maximize, move and resize are the host window manager's business.
         break;
@@ -554,6 +558,8 @@ export class WindowBridge {
       case "FOCUS":
         if (message.event_type === FOCUS_IN) {
           seat.focus(window.shell);
+          if ((window.flags & WINDOW_FLAG_DEMANDS_ATTENTION) !== 0)
+            this.#setFlags(window, 0, WINDOW_FLAG_DEMANDS_ATTENTION);
           if (window.shell.kind === "toplevel") {
             window.shell.configure(window.shell.size, this.#states(window, true));
           }
@@ -577,7 +583,6 @@ export class WindowBridge {
         if (((set | unset) & WINDOW_FLAG_FULLSCREEN) !== 0 && window.shell.kind === "toplevel") {
           window.shell.configure({ width: 0, height: 0 }, this.#states(window, seat.focused === window.shell));
         }
-        if ((set & WINDOW_FLAG_DEMANDS_ATTENTION) !== 0) window.flags &= ~WINDOW_FLAG_DEMANDS_ATTENTION;
         return;
       }
       case "MAP":
