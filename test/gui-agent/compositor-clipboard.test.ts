@@ -4,8 +4,8 @@
 // titled "wl-clipboard" and wait for keyboard focus, because the core
 // protocol offers the selection only to the focused client and takes it
 // only with an input serial: so each test focuses that window, as the Qubes
-// side would after the daemon's FOCUS. foot copies and pastes with its own
-// shortcuts, through the same selection.
+// side would after the daemon's FOCUS. foot and gtk3-demo copy and paste
+// with their own shortcuts, through the same selection.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
@@ -20,6 +20,7 @@ import {
   pressKey,
   startCompositorUnderTest,
   startFoot,
+  startGtk3Demo,
   typeText,
   startWlCopy,
   startWlPaste,
@@ -160,6 +161,49 @@ describe("clipboard", () => {
     expect(mimeTypes).toEqual(["text/plain;charset=utf-8", "text/plain", "UTF8_STRING", "STRING", "TEXT"]);
   });
 
+  it("gtk3-demo copies an entry's text with Ctrl+C and pastes what set() holds with Ctrl+V", async () => {
+    const app = startGtk3Demo(under.display, ["--run=clipboard"]);
+    apps.push(app);
+    under.compositor.events.newWindow.add((window) =>
+      window.events.commit.add(() => setImmediate(() => window.frameDone(Date.now()))),
+    );
+    const window = await waitForWindow(under.compositor, app, (w) => w.title === "Clipboard");
+    const seat = under.compositor.seat;
+    seat.focus(window);
+    // The demo's first entry has the keyboard focus.
+    typeText(seat, "typed in GTK");
+    pressKey(seat, KEY_A, [KEY_LEFTCTRL]);
+    let changed = selectionChange();
+    pressKey(seat, KEY_C, [KEY_LEFTCTRL]);
+    await changed;
+    expect(Buffer.from((await under.compositor.clipboard.read(100))!.data).toString("utf8")).toBe("typed in GTK");
+    // Paste over the selected text, then select it again and copy it back: what GTK pasted comes out. GTK
+    // reads the pasted bytes asynchronously, so the copy is tried again at each frame until they landed.
+    under.compositor.clipboard.set(new Uint8Array(Buffer.from("from the Qubes side ✓")));
+    pressKey(seat, KEY_V, [KEY_LEFTCTRL]);
+    let frames = 0;
+    const wakers: Array<() => void> = [];
+    window.events.commit.add(() => {
+      frames += 1;
+      for (const wake of wakers.splice(0)) wake();
+    });
+    /** Resolves once a frame newer than `seen` was committed (at once if one was). */
+    const frameAfter = (seen: number): Promise<void> =>
+      frames > seen ? Promise.resolve() : new Promise((resolve) => wakers.push(resolve));
+    let copied = "";
+    let seen = frames;
+    for (let attempt = 0; attempt < 20 && copied !== "from the Qubes side ✓"; attempt++) {
+      await frameAfter(seen);
+      seen = frames;
+      pressKey(seat, KEY_A, [KEY_LEFTCTRL]);
+      changed = selectionChange();
+      pressKey(seat, KEY_C, [KEY_LEFTCTRL]);
+      await changed;
+      copied = Buffer.from((await under.compositor.clipboard.read(100))!.data).toString("utf8");
+    }
+    expect(copied).toBe("from the Qubes side ✓");
+  });
+
   it("foot copies a double-clicked word with Ctrl+Shift+C and pastes what set() holds with Ctrl+Shift+V", async () => {
     const app = startFoot(under.display, ["sh", "-c", "echo markertext; cat > out.txt"], {
       cwd: under.display.runtimeDir,
@@ -202,6 +246,7 @@ describe("clipboard", () => {
 });
 
 const BTN_LEFT = 0x110;
+const KEY_A = 30;
 const KEY_C = 46;
 const KEY_V = 47;
 const KEY_D = 32;
