@@ -56,6 +56,8 @@ export interface AgentCounters {
   dumps: number;
   /** Framebuffers allocated (granted). */
   framebuffers: number;
+  /** Time the last commit took in the bridge, from the commit signal to its last SHMIMAGE written (ns). */
+  lastCommitNanos: number;
 }
 
 /** One app window as a Qubes window. */
@@ -116,7 +118,14 @@ const MAX_WINDOW_ID = 0xffffffff;
  * The agent's bridge between its compositor and the current daemon link.
  */
 export class WindowBridge {
-  readonly counters: AgentCounters = { bytesCopied: 0, frames: 0, shmimages: 0, dumps: 0, framebuffers: 0 };
+  readonly counters: AgentCounters = {
+    bytesCopied: 0,
+    frames: 0,
+    shmimages: 0,
+    dumps: 0,
+    framebuffers: 0,
+    lastCommitNanos: 0,
+  };
   readonly #compositor: AgentCompositor;
   readonly #grants: GrantTable;
   readonly #guiDomain: DomainId;
@@ -348,6 +357,7 @@ export class WindowBridge {
 
   #onCommit(window: QubesWindow, commit: WindowCommit): void {
     if (window.destroyed) return;
+    const start = process.hrtime.bigint();
     const { width, height } = commit.size;
     if (width <= 0 || height <= 0) return;
     this.counters.frames += 1;
@@ -383,6 +393,7 @@ export class WindowBridge {
     }
     if (!window.mapped && window.shell.mapped && this.#link !== null) this.#onMap(window);
     for (const rect of damage) this.#sendShmimage(window, rect);
+    this.counters.lastCommitNanos = Number(process.hrtime.bigint() - start);
     window.shell.frameDone(Date.now() >>> 0);
   }
 
