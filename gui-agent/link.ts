@@ -7,10 +7,10 @@
 import { EventEmitter } from "node:events";
 
 import {
+  MessageEncoder,
   QUBES_GUID_PROTOCOL_VERSION,
   StreamDecoder,
   acceptDaemonVersion,
-  encodeMessage,
   encodeVersion,
   formatVersion,
   type Message,
@@ -52,6 +52,8 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
   readonly #vchan: Vchan;
   readonly #decoder: StreamDecoder;
   readonly #readBuffer: Uint8Array;
+  /** Encodes each message into one reused buffer (made once the version is known). */
+  #encoder: MessageEncoder | null = null;
   readonly #queue: Uint8Array[] = [];
   #queued = 0;
   #closed = false;
@@ -85,7 +87,10 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
     if (this.#closed) return;
     if (this.version === 0) throw new Error(`cannot send ${message.type} before the handshake finished`);
     this.counters.messagesSent += 1;
-    this.#write(encodeMessage(message, { from: "agent", version: this.version }));
+    this.#encoder ??= new MessageEncoder({ from: "agent", version: this.version });
+    this.#encoder.encode(message);
+    this.#write(this.#encoder.bytes());
+    this.#encoder.clear();
   }
 
   /** Ends the link and closes the vchan (idempotent). */
@@ -101,6 +106,7 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
     this.emit("close", reason);
   }
 
+  /** Writes what the ring takes now and queues a copy of the rest (`bytes` may be reused by the caller). */
   #write(bytes: Uint8Array): void {
     this.counters.bytesSent += bytes.length;
     if (this.#queue.length === 0) {
@@ -114,6 +120,7 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
       if (written === bytes.length) return;
       bytes = bytes.subarray(written);
     }
+    bytes = bytes.slice();
     this.#queue.push(bytes);
     this.#queued += bytes.length;
     if (this.#queued > MAX_OUTPUT_QUEUE) {

@@ -137,14 +137,13 @@ export class ShmBuffer {
 
   /**
    * The buffer's bytes (stride × height) as a view of the current mapping,
-   * valid until the pool is resized; undefined when the client has shrunk
-   * the file under the pool, where reading would fault (SIGBUS). The check
-   * is one fstat; a client that truncates between it and the read makes
-   * the read give zeros, which {@link ShmPool.checkIntact} reports.
+   * valid until the pool is resized. A client that shrinks the file under
+   * the pool cannot crash the reader: the pool's mapping is guarded, reads
+   * past the file's end give zeros, and {@link ShmPool.checkIntact} (called
+   * when the buffer is released) ends that client.
    */
   bytes(): Uint8Array | undefined {
-    const end = this.offset + this.stride * this.height;
-    if (!this.pool.coversBytes(end)) return undefined;
+    if (this.pool.memory.byteLength < this.offset + this.stride * this.height) return undefined;
     return new Uint8Array(this.pool.memory, this.offset, this.stride * this.height);
   }
 }
