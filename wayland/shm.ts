@@ -79,15 +79,6 @@ export class ShmPool {
     if (actual < size) throw new RangeError(`the file has ${actual} bytes, fewer than the pool's ${size}`);
   }
 
-  /** Whether the file behind the pool still has at least `end` bytes (one fstat). */
-  coversBytes(end: number): boolean {
-    try {
-      return fileSize(this.fd) >= end;
-    } catch {
-      return false;
-    }
-  }
-
   /** Grows the mapping to `size` bytes. */
   resize(size: number): void {
     this.checkFileSize(size);
