@@ -12,6 +12,8 @@ import type { Logger } from "pino";
 
 import {
   MAX_CLIPBOARD_BUFFER_SIZE,
+  MAX_WINDOW_HEIGHT,
+  MAX_WINDOW_WIDTH,
   MAX_CLIPBOARD_SIZE,
   PMaxSize,
   PMinSize,
@@ -92,12 +94,13 @@ class QubesWindow {
     this.parent = parent;
   }
 
+  /** The window's size on the wire: the app's, cut to the protocol's 16384×6144 (the rest is not shown). */
   get width(): number {
-    return this.framebuffer?.width ?? this.shell.size.width;
+    return this.framebuffer?.width ?? Math.min(this.shell.size.width, MAX_WINDOW_WIDTH);
   }
 
   get height(): number {
-    return this.framebuffer?.height ?? this.shell.size.height;
+    return this.framebuffer?.height ?? Math.min(this.shell.size.height, MAX_WINDOW_HEIGHT);
   }
 }
 
@@ -355,10 +358,29 @@ export class WindowBridge {
     this.counters.shmimages += 1;
   }
 
+  /**
+   * A commit with new pixels: copy and announce them, then let the app draw
+   * its next frame, whatever happened (a window the daemon cannot show must
+   * not stall its app).
+   */
   #onCommit(window: QubesWindow, commit: WindowCommit): void {
     if (window.destroyed) return;
+    try {
+      this.#copyCommit(window, commit);
+    } catch (error) {
+      this.#log.warn(
+        { err: error, window: window.id, size: commit.size },
+        "cannot show this frame (out of grant pages?)",
+      );
+    }
+    window.shell.frameDone(Date.now() >>> 0);
+  }
+
+  #copyCommit(window: QubesWindow, commit: WindowCommit): void {
     const start = process.hrtime.bigint();
-    const { width, height } = commit.size;
+    // A window larger than the protocol allows shows its top-left 16384×6144.
+    const width = Math.min(commit.size.width, MAX_WINDOW_WIDTH);
+    const height = Math.min(commit.size.height, MAX_WINDOW_HEIGHT);
     if (width <= 0 || height <= 0) return;
     this.counters.frames += 1;
     let damage: Rect[];
@@ -394,7 +416,6 @@ export class WindowBridge {
     if (!window.mapped && window.shell.mapped && this.#link !== null) this.#onMap(window);
     for (const rect of damage) this.#sendShmimage(window, rect);
     this.counters.lastCommitNanos = Number(process.hrtime.bigint() - start);
-    window.shell.frameDone(Date.now() >>> 0);
   }
 
   #onUnmap(window: QubesWindow): void {

@@ -405,3 +405,25 @@ describe("window state", () => {
     await app.waitForOutput(/key: 50; state: 0 \(released\)/, "Shift released");
   });
 });
+
+describe("limits", () => {
+  it("shows the top-left 16384×6144 of a window wider than the protocol allows, and the app keeps drawing", async () => {
+    const { PatternClient } = await import("../helpers/pattern-client.ts");
+    const known = new Set(peer.windows.keys());
+    const client = await PatternClient.open(agent.compositor.socketPath, 16400, 2, "too wide");
+    try {
+      const window = await peer.waitForWindow((w) => w.title === "too wide" && !known.has(w.id), "the wide window");
+      expect(window.created.width).toBe(16384);
+      const dump = peer.messages("WINDOW_DUMP", window.id)[0];
+      expect([dump?.width, dump?.height]).toEqual([16384, 2]);
+      expect(peer.pixel(window, 16383, 1) & 0xffffff).toBe(client.expected(16383, 1));
+      // The app is not stalled: its next frame is shown too.
+      const images = peer.messages("SHMIMAGE", window.id).length;
+      await client.commit({ x: 16380, y: 0, width: 20, height: 2 });
+      const image = await peer.waitFor(() => peer.messages("SHMIMAGE", window.id)[images], "the next SHMIMAGE");
+      expect(image).toMatchObject({ x: 16380, y: 0, width: 4, height: 2 });
+    } finally {
+      client.close();
+    }
+  });
+});
