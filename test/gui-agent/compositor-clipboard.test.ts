@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { close, sendmsg } from "../../native/index.ts";
 
@@ -18,7 +18,7 @@ import {
   KEY_LEFTCTRL,
   KEY_LEFTSHIFT,
   pressKey,
-  startCompositorUnderTest,
+  useCompositorUnderTest,
   startFoot,
   startGtk3Demo,
   typeText,
@@ -33,15 +33,7 @@ let under: CompositorUnderTest;
 const apps: RunningApp[] = [];
 const clients: ClientConnection[] = [];
 
-beforeEach(async () => {
-  under = await startCompositorUnderTest();
-});
-
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.stop();
-  for (const client of clients.splice(0)) client.destroy();
-  under.destroy();
-});
+useCompositorUnderTest((started) => (under = started), apps, clients);
 
 /** Focuses the app's wl-clipboard window once it is mapped. */
 async function focusClipboardWindow(app: RunningApp): Promise<void> {

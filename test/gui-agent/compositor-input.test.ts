@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { ClientShmPool, SHM_FORMAT_XRGB8888, connect } from "../../wayland/index.ts";
 
@@ -16,7 +16,7 @@ import {
   KEY_LEFTSHIFT,
   parseWevEvents,
   pressKey,
-  startCompositorUnderTest,
+  useCompositorUnderTest,
   startFoot,
   startWev,
   typeText,
@@ -28,14 +28,7 @@ import {
 let under: CompositorUnderTest;
 const apps: RunningApp[] = [];
 
-beforeEach(async () => {
-  under = await startCompositorUnderTest();
-});
-
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.stop();
-  under.destroy();
-});
+useCompositorUnderTest((started) => (under = started), apps);
 
 /** evdev codes used below. */
 const KEY_A = 30;

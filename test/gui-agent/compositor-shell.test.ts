@@ -4,14 +4,14 @@
 // handshake and asks for server-side decorations; weston-simple-shm ends on
 // close(); our own client's window-state requests, size hints and title
 // changes reach the signals; wl_output re-announces a new size.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { createAgentCompositor, type ShellWindow, type WindowRequest } from "../../gui-agent/compositor/index.ts";
 import { compileKeymap } from "../../gui-agent/index.ts";
 import { ClientShmPool, SHM_FORMAT_XRGB8888, connect, type ClientConnection, type Proxy } from "../../wayland/index.ts";
 import {
   pressKey,
-  startCompositorUnderTest,
+  useCompositorUnderTest,
   startApp,
   startFoot,
   startGtk3Demo,
@@ -26,15 +26,7 @@ let under: CompositorUnderTest;
 const apps: RunningApp[] = [];
 const clients: ClientConnection[] = [];
 
-beforeEach(async () => {
-  under = await startCompositorUnderTest();
-});
-
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.stop();
-  for (const client of clients.splice(0)) client.destroy();
-  under.destroy();
-});
+useCompositorUnderTest((started) => (under = started), apps, clients);
 
 const KEY_ESC = 1;
 const KEY_F10 = 68;

@@ -6,13 +6,13 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import type { ShellWindow, WindowCommit } from "../../gui-agent/compositor/index.ts";
 import { ClientShmPool, SHM_FORMAT_XRGB8888, connect, type ClientConnection, type Proxy } from "../../wayland/index.ts";
 import {
   startApp,
-  startCompositorUnderTest,
+  useCompositorUnderTest,
   startWestonTerminal,
   typeText,
   waitForWindow,
@@ -24,15 +24,7 @@ let under: CompositorUnderTest;
 const apps: RunningApp[] = [];
 const clients: ClientConnection[] = [];
 
-beforeEach(async () => {
-  under = await startCompositorUnderTest();
-});
-
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.stop();
-  for (const client of clients.splice(0)) client.destroy();
-  under.destroy();
-});
+useCompositorUnderTest((started) => (under = started), apps, clients);
 
 /** The 32-bit pixel at (x, y) of a layer. */
 function pixelAt(commit: WindowCommit, layer: number, x: number, y: number): number {

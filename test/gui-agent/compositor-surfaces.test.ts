@@ -4,7 +4,7 @@
 // and changes one 64×64 rectangle, and the commit carries exactly those
 // pixels and that damage; hostile clients get the right protocol error and
 // are cut off while weston-simple-shm keeps running.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { POLL_READABLE, Poll, close, connect as connectSocket, recvmsg, sendmsg, socket } from "../../native/index.ts";
 
@@ -17,7 +17,7 @@ import {
   type ClientConnection,
 } from "../../wayland/index.ts";
 import {
-  startCompositorUnderTest,
+  useCompositorUnderTest,
   startWestonSimpleShm,
   waitForWindow,
   type CompositorUnderTest,
@@ -28,15 +28,7 @@ let under: CompositorUnderTest;
 const apps: RunningApp[] = [];
 const clients: ClientConnection[] = [];
 
-beforeEach(async () => {
-  under = await startCompositorUnderTest();
-});
-
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.stop();
-  for (const client of clients.splice(0)) client.destroy();
-  under.destroy();
-});
+useCompositorUnderTest((started) => (under = started), apps, clients);
 
 /** Resolves after `count` commits of `window`, each checked by `check`; frames are paced by frameDone as the Qubes side would. */
 function commits(window: ShellWindow, count: number, check: (commit: WindowCommit) => void): Promise<void> {

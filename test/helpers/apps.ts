@@ -17,6 +17,8 @@ import {
   type ShellWindow,
 } from "../../gui-agent/compositor/index.ts";
 import { compileKeymap } from "../../gui-agent/index.ts";
+import { afterEach, beforeEach } from "vitest";
+
 import { requireProgram } from "./compositors.ts";
 
 /** Where apps find the compositor: XDG_RUNTIME_DIR and WAYLAND_DISPLAY (a name in it, or an absolute path). */
@@ -378,4 +380,26 @@ export function typeText(seat: SeatControl, text: string): void {
     if (key === undefined) throw new RangeError(`no US key types ${JSON.stringify(char)}`);
     pressKey(seat, key[0], key[1] ? [KEY_LEFTSHIFT] : []);
   }
+}
+
+/**
+ * Registers beforeEach/afterEach hooks that start a fresh compositor for
+ * each test (handed to `started`) and, after it, stop the apps and
+ * disconnect the clients the test pushed into `apps` and `clients`.
+ */
+export function useCompositorUnderTest(
+  started: (under: CompositorUnderTest) => void,
+  apps: RunningApp[],
+  clients: Array<{ destroy(): void }> = [],
+): void {
+  let current: CompositorUnderTest | undefined;
+  beforeEach(async () => {
+    current = await startCompositorUnderTest();
+    started(current);
+  });
+  afterEach(async () => {
+    for (const app of apps.splice(0)) await app.stop();
+    for (const client of clients.splice(0)) client.destroy();
+    current?.destroy();
+  });
 }
