@@ -156,7 +156,7 @@ export interface MmapOptions {
 export function mmap(fd: number, offset: number, length: number, options: MmapOptions = {}): ArrayBuffer {
   checkFd(fd);
   checkSize(offset, "offset", 0, 2 ** 46);
-  checkSize(length, "length", 1, 2 ** 40);
+  checkSize(length, "length", 1, 2 ** 32);
   if (offset % PAGE_SIZE !== 0) throw new RangeError(`offset must be a multiple of ${PAGE_SIZE}, got ${offset}`);
   return binding.mmap(
     fd,

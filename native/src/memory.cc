@@ -41,7 +41,33 @@ GuardSlot guardSlots[kGuardSlots];
 struct sigaction previousSigbus;
 std::once_flag sigbusInstalled;
 
+// What to do with a SIGBUS that is not a fault in a guarded mapping: what
+// the previous disposition would have done.
+void ChainSigbus(int signal, siginfo_t* info, void* context) {
+  if (previousSigbus.sa_flags & SA_SIGINFO) {
+    if (previousSigbus.sa_sigaction != nullptr) previousSigbus.sa_sigaction(signal, info, context);
+    return;
+  }
+  if (previousSigbus.sa_handler == SIG_IGN) return;
+  if (previousSigbus.sa_handler == SIG_DFL) {
+    // The default is to die: do so, with the signal, as if we were not here.
+    struct sigaction fallback {};
+    fallback.sa_handler = SIG_DFL;
+    sigemptyset(&fallback.sa_mask);
+    ::sigaction(SIGBUS, &fallback, nullptr);
+    ::raise(SIGBUS);
+    return;
+  }
+  previousSigbus.sa_handler(signal);
+}
+
 void OnSigbus(int signal, siginfo_t* info, void* context) {
+  // Only a fault of the memory system (not a kill -BUS from a process) can
+  // be a read past the end of a guarded file.
+  if (info->si_code != BUS_ADRERR && info->si_code != BUS_OBJERR) {
+    ChainSigbus(signal, info, context);
+    return;
+  }
   uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr);
   for (GuardSlot& slot : guardSlots) {
     uintptr_t start = slot.start.load(std::memory_order_acquire);
@@ -55,9 +81,7 @@ void OnSigbus(int signal, siginfo_t* info, void* context) {
     }
     break;
   }
-  // Not a guarded mapping: put the previous disposition back; returning
-  // repeats the faulting access under it (by default: the process dies).
-  ::sigaction(SIGBUS, &previousSigbus, nullptr);
+  ChainSigbus(signal, info, context);
 }
 
 void InstallSigbusHandler() {
@@ -89,6 +113,9 @@ void UnguardMapping(int slot) {
   guardSlots[slot].length.store(0, std::memory_order_release);
   guardSlots[slot].start.store(0, std::memory_order_release);
 }
+
+// The largest external ArrayBuffer Node 20 accepts (buffer.constants.MAX_LENGTH).
+constexpr int64_t kMaxExternalLength = INT64_C(1) << 32;
 
 // Tags every ArrayBuffer this addon created by mmap, so that unmap() can
 // refuse any other buffer before trusting its wrapped pointer.
@@ -165,7 +192,8 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   int64_t offset = ArgInteger(info, 1, "offset", 0, INT64_C(1) << 46);
-  int64_t length = ArgInteger(info, 2, "length", 1, INT64_C(1) << 40);
+  // Node refuses external buffers over kMaxExternalLength: refuse them here, before mapping.
+  int64_t length = ArgInteger(info, 2, "length", 1, kMaxExternalLength);
   bool writable = ArgBool(info, 3, "writable", false);
   bool populate = ArgBool(info, 4, "populate", false);
   bool guard = ArgBool(info, 5, "guard", false);
@@ -177,15 +205,26 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   if (address == MAP_FAILED) ThrowErrno(env, "mmap", errno);
 
   Mapping* mapping = new Mapping{address, static_cast<size_t>(length)};
-  if (guard) mapping->guardSlot = GuardMapping(address, mapping->length);
+  if (guard) {
+    mapping->guardSlot = GuardMapping(address, mapping->length);
+    if (mapping->guardSlot < 0) {
+      // An unguarded mapping of another process's file could kill us: refuse it.
+      ::munmap(address, mapping->length);
+      delete mapping;
+      ThrowErrno(env, "mmap (SIGBUS guard table full)", ENOMEM);
+    }
+  }
   napi_value buffer;
   napi_status status = napi_create_external_arraybuffer(env, address, mapping->length,
                                                         FinalizeBackingStore, mapping, &buffer);
   if (status != napi_ok) {
-    UnguardMapping(mapping->guardSlot);
-    ::munmap(address, mapping->length);
-    delete mapping;
-    throw Napi::Error::New(env, "napi_create_external_arraybuffer failed (is the V8 sandbox on?)");
+    // Node may already have run (or may later run) the finalizer on this
+    // path: unmap (idempotent) and leave the record to it rather than risk a
+    // double free; report Node's own pending error when there is one.
+    mapping->Unmap();
+    Napi::Error error = Napi::Error::New(env);
+    if (error.IsEmpty()) throw Napi::Error::New(env, "napi_create_external_arraybuffer failed (is the V8 sandbox on?)");
+    throw error;
   }
   // From here the backing store owns one reference; the wrap takes the other.
   if (napi_wrap(env, buffer, mapping, FinalizeWrap, nullptr, nullptr) != napi_ok) {

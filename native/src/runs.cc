@@ -85,7 +85,8 @@ Napi::Value MmapRuns(const Napi::CallbackInfo& info) {
       ThrowRange(env, "every offset must be page aligned and every length a positive multiple of the page size");
     }
     total += runLengths[i];
-    if (total > (UINT64_C(1) << 40)) ThrowRange(env, "the runs add up to more than 2^40 bytes");
+    // Node refuses external buffers over 4 GiB (buffer.constants.MAX_LENGTH).
+    if (total > (UINT64_C(1) << 32)) ThrowRange(env, "the runs add up to more than 2^32 bytes");
   }
 
   // Reserve the whole range first, so each run lands in address space we own.
@@ -108,9 +109,11 @@ Napi::Value MmapRuns(const Napi::CallbackInfo& info) {
   RunsMapping* mapping = new RunsMapping{base, static_cast<size_t>(total)};
   napi_value buffer;
   if (napi_create_external_arraybuffer(env, base, mapping->length, FinalizeRunsStore, mapping, &buffer) != napi_ok) {
-    ::munmap(base, mapping->length);
-    delete mapping;
-    throw Napi::Error::New(env, "napi_create_external_arraybuffer failed (is the V8 sandbox on?)");
+    // Node may run the finalizer on this path: unmap (idempotent), leave the record to it.
+    mapping->Unmap();
+    Napi::Error error = Napi::Error::New(env);
+    if (error.IsEmpty()) throw Napi::Error::New(env, "napi_create_external_arraybuffer failed (is the V8 sandbox on?)");
+    throw error;
   }
   if (napi_wrap(env, buffer, mapping, FinalizeRunsWrap, nullptr, nullptr) != napi_ok) {
     mapping->Release();

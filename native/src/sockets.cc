@@ -119,8 +119,9 @@ Napi::Value Sendmsg(const Napi::CallbackInfo& info) {
   if (info.Length() > 2 && !info[2].IsUndefined()) {
     if (!info[2].IsArray()) ThrowType(env, "fds must be an array of fds");
     Napi::Array array = info[2].As<Napi::Array>();
-    if (array.Length() > kMaxFds) ThrowRange(env, "at most 253 fds fit in one message");
-    for (uint32_t i = 0; i < array.Length(); i++) {
+    const uint32_t count = array.Length();  // once: a getter could grow the array under the loop
+    if (count > kMaxFds) ThrowRange(env, "at most 253 fds fit in one message");
+    for (uint32_t i = 0; i < count; i++) {
       Napi::Value value = array.Get(i);
       if (!value.IsNumber()) ThrowType(env, "fds must be an array of fds");
       double number = value.As<Napi::Number>().DoubleValue();

@@ -77,12 +77,14 @@ Napi::Value GntdevMap(const Napi::CallbackInfo& info) {
   int64_t domid = ArgInteger(info, 1, "domid", 0, 0x7fef);
   if (info.Length() < 3 || !info[2].IsArray()) ThrowType(env, "refs must be an array of grant references");
   Napi::Array refs = info[2].As<Napi::Array>();
-  if (refs.Length() == 0 || refs.Length() > kMaxRefs) ThrowRange(env, "refs must hold 1..98304 references");
-  size_t size = offsetof(ioctl_gntdev_map_grant_ref, refs) + sizeof(ioctl_gntdev_grant_ref) * refs.Length();
+  // Read the count once: a getter on the array could change its length under the loop.
+  const uint32_t count = refs.Length();
+  if (count == 0 || count > kMaxRefs) ThrowRange(env, "refs must hold 1..98304 references");
+  size_t size = offsetof(ioctl_gntdev_map_grant_ref, refs) + sizeof(ioctl_gntdev_grant_ref) * count;
   std::vector<unsigned char> storage(size);
   auto* request = reinterpret_cast<ioctl_gntdev_map_grant_ref*>(storage.data());
-  request->count = refs.Length();
-  for (uint32_t i = 0; i < refs.Length(); i++) {
+  request->count = count;
+  for (uint32_t i = 0; i < count; i++) {
     Napi::Value value = refs.Get(i);
     if (!value.IsNumber()) ThrowType(env, "refs must be an array of grant references");
     double ref = value.As<Napi::Number>().DoubleValue();

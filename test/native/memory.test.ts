@@ -85,7 +85,7 @@ describe("mmap", () => {
     const fd = track(native.memfdCreate("bounds", native.PAGE_SIZE));
     expect(() => native.mmap(fd, 100, native.PAGE_SIZE)).toThrow(/multiple of/);
     expect(() => native.mmap(fd, 0, 0)).toThrow(RangeError);
-    expect(() => native.mmap(fd, 0, 2 ** 41)).toThrow(RangeError);
+    expect(() => native.mmap(fd, 0, 2 ** 32 + 4096)).toThrow(RangeError);
     expect(() => native.binding.mmap(fd, 100, 4096, false, false)).toThrow(
       expect.objectContaining({ code: "ERR_OUT_OF_RANGE" }),
     );
@@ -112,6 +112,46 @@ describe("SIGBUS guard", () => {
   it("leaves an unguarded mapping to the default: SIGBUS ends the process", async () => {
     const result = await finished(spawnTs("test/native/peers/shrunk-file.ts", ["plain"]));
     expect(result.signal).toBe("SIGBUS");
+  });
+
+  it("keeps guarding after the first fault: a second shrunk file also reads as zeros", async () => {
+    const result = await finished(spawnTs("test/native/peers/sigbus-cases.ts", ["twice"]));
+    expect(result.stdout).toBe("1 1\n");
+    expect(result.code).toBe(0);
+  });
+
+  it("leaves a SIGBUS sent by a process its default effect (death), instead of dropping the guard", async () => {
+    const result = await finished(spawnTs("test/native/peers/sigbus-cases.ts", ["kill"]));
+    expect(result.stdout).toBe("");
+    expect(result.signal).toBe("SIGBUS");
+  });
+
+  it("refuses a guarded mapping when the guard table is full, instead of mapping it unguarded", () => {
+    const fd = track(native.memfdCreate("many", native.PAGE_SIZE));
+    const buffers: ArrayBuffer[] = [];
+    let refused: unknown;
+    try {
+      for (let i = 0; i < 5000 && refused === undefined; i++) {
+        try {
+          buffers.push(native.mmap(fd, 0, native.PAGE_SIZE, { guardSigbus: true }));
+        } catch (error) {
+          refused = error;
+        }
+      }
+      expect(refused).toMatchObject({ code: "ENOMEM", syscall: "mmap (SIGBUS guard table full)" });
+      expect(buffers.length).toBeLessThanOrEqual(4096);
+    } finally {
+      for (const buffer of buffers) native.munmap(buffer);
+    }
+    const again = native.mmap(fd, 0, native.PAGE_SIZE, { guardSigbus: true });
+    native.munmap(again);
+  });
+
+  it("refuses a length Node cannot hold (over 4 GiB) before mapping", () => {
+    const fd = track(native.memfdCreate("huge", native.PAGE_SIZE));
+    expect(() => native.binding.mmap(fd, 0, 2 ** 32 + 4096, false, false)).toThrow(
+      expect.objectContaining({ code: "ERR_OUT_OF_RANGE" }),
+    );
   });
 
   it("reports an intact guarded mapping as not faulted", () => {
