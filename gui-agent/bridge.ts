@@ -85,6 +85,15 @@ class QubesWindow {
   flags = 0;
   /** DESTROY sent; input for it is ignored and the id is not reused until the daemon acknowledges. */
   destroyed = false;
+  /** Placed on the screen once: a remap keeps the position the daemon last gave. */
+  placed = false;
+  /** The size the daemon believes the window has (last CONFIGURE either way); 0 before any. */
+  wireWidth = 0;
+  wireHeight = 0;
+  /** Serial of a configure asked of the app for the daemon's size, until the app acknowledges it. */
+  pendingConfigure = 0;
+  /** The CURSOR last sent for this window (-1: none yet). */
+  cursor = -1;
   readonly unsubscribe: Array<() => void> = [];
 
   constructor(id: number, shell: ShellWindow, parent: QubesWindow | null) {
@@ -142,7 +151,6 @@ export class WindowBridge {
   #screen = { width: 1920, height: 1080 };
   /** The window the pointer is in, as the daemon last said. */
   #pointerWindow: QubesWindow | null = null;
-  #lastCursor = -1;
   readonly #unsubscribe: Array<() => void> = [];
 
   constructor(options: BridgeOptions) {
@@ -187,13 +195,13 @@ export class WindowBridge {
     for (const [id, window] of this.#byId) {
       if (window.destroyed) this.#byId.delete(id);
     }
-    this.#lastCursor = -1;
     this.#pointerWindow = null;
     link.on("message", (message) => this.#handle(message));
     for (const window of this.#byShell.values()) {
       window.created = false;
       window.mapped = false;
       window.dumpPending = true;
+      window.cursor = -1;
       if (window.shell.mapped) this.#replay(window);
     }
   }
@@ -238,6 +246,9 @@ export class WindowBridge {
       on.sizeHints.add(() => this.#sendHints(window)),
       on.request.add((request) => this.#onRequest(window, request)),
       on.reposition.add(() => this.#onReposition(window)),
+      on.ackConfigure.add((serial) => {
+        if (window.pendingConfigure !== 0 && serial >= window.pendingConfigure) window.pendingConfigure = 0;
+      }),
     );
   }
 
@@ -255,12 +266,13 @@ export class WindowBridge {
       window.x = Math.max(0, Math.floor((this.#screen.width - window.width) / 2));
       window.y = Math.max(0, Math.floor((this.#screen.height - window.height) / 2));
     }
+    window.placed = true;
     window.shell.placeOnScreen(window.x, window.y);
   }
 
   #onMap(window: QubesWindow): void {
     if (window.mapped || window.destroyed) return;
-    this.#place(window);
+    if (!window.placed) this.#place(window);
     if (this.#link !== null) this.#announce(window);
   }
 
@@ -308,6 +320,8 @@ export class WindowBridge {
       override_redirect: window.overrideRedirect ? 1 : 0,
     });
     window.created = true;
+    window.wireWidth = Math.max(1, window.width);
+    window.wireHeight = Math.max(1, window.height);
   }
 
   #sendMap(window: QubesWindow): void {
@@ -322,13 +336,15 @@ export class WindowBridge {
 
   #sendConfigure(window: QubesWindow): void {
     if (!window.created) return;
+    window.wireWidth = Math.max(1, window.width);
+    window.wireHeight = Math.max(1, window.height);
     this.#send({
       type: "CONFIGURE",
       window: window.id,
       x: window.x,
       y: window.y,
-      width: Math.max(1, window.width),
-      height: Math.max(1, window.height),
+      width: window.wireWidth,
+      height: window.wireHeight,
       override_redirect: 0,
     });
   }
@@ -394,7 +410,6 @@ export class WindowBridge {
       window.framebuffer = framebuffer;
       window.dumpPending = true;
       damage = [{ x: 0, y: 0, width, height }];
-      if (previous !== null) this.#sendConfigure(window);
     } else {
       damage = coalesceDamage(commit.damage, { x: 0, y: 0, width, height });
     }
@@ -414,6 +429,15 @@ export class WindowBridge {
       }
     }
     if (!window.mapped && window.shell.mapped && this.#link !== null) this.#onMap(window);
+    // The daemon must know the size the window really has: after the app
+    // resized itself, or answered a configure with another size than asked.
+    if (
+      window.created &&
+      window.pendingConfigure === 0 &&
+      (window.wireWidth !== width || window.wireHeight !== height)
+    ) {
+      this.#sendConfigure(window);
+    }
     for (const rect of damage) this.#sendShmimage(window, rect);
     this.counters.lastCommitNanos = Number(process.hrtime.bigint() - start);
   }
@@ -515,8 +539,8 @@ export class WindowBridge {
     const window = shell === null ? this.#pointerWindow : this.#byShell.get(shell);
     if (window === undefined || window === null || !window.created) return;
     const cursor = name === null ? 0 : cursorFromName(name);
-    if (cursor === this.#lastCursor) return;
-    this.#lastCursor = cursor;
+    if (cursor === window.cursor) return;
+    window.cursor = cursor;
     this.#send({ type: "CURSOR", window: window.id, cursor });
   }
 
@@ -641,9 +665,12 @@ export class WindowBridge {
     window.y = y;
     window.shell.placeOnScreen(x, y);
     this.#send({ type: "CONFIGURE", window: window.id, x, y, width, height, override_redirect: 0 });
+    window.wireWidth = width;
+    window.wireHeight = height;
     const size = window.shell.size;
     if (window.shell.kind === "toplevel" && (size.width !== width || size.height !== height)) {
-      window.shell.configure({ width, height }, this.#states(window, this.#compositor.seat.focused === window.shell));
+      const focused = this.#compositor.seat.focused === window.shell;
+      window.pendingConfigure = window.shell.configure({ width, height }, this.#states(window, focused));
     }
   }
 

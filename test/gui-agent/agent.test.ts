@@ -427,3 +427,34 @@ describe("limits", () => {
     }
   });
 });
+
+describe("configure handshake", () => {
+  it("tells the daemon the real size when an app keeps its own size after a CONFIGURE", async () => {
+    const { PatternClient } = await import("../helpers/pattern-client.ts");
+    const known = new Set(peer.windows.keys());
+    const client = await PatternClient.open(agent.compositor.socketPath, 200, 100, "fixed size");
+    try {
+      const window = await peer.waitForWindow((w) => w.title === "fixed size" && !known.has(w.id), "the window");
+      const before = peer.messages("CONFIGURE", window.id).length;
+      const configured = client.configures.length;
+      peer.send({ type: "CONFIGURE", window: window.id, x: 30, y: 40, width: 800, height: 600, override_redirect: 0 });
+      // The agent acknowledges with the daemon's own values at once...
+      const echo = await peer.waitFor(() => peer.messages("CONFIGURE", window.id)[before], "the echo");
+      expect(echo).toMatchObject({ x: 30, y: 40, width: 800, height: 600 });
+      // ...asks the app for 800×600, which acks it and draws at 200×100 anyway.
+      await new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (client.configures.length > configured) resolve();
+        };
+        client.toplevel.on("configure", () => queueMicrotask(check));
+        check();
+      });
+      expect(client.configures.at(-1)).toMatchObject({ width: 800, height: 600 });
+      await client.commit({ x: 0, y: 0, width: 10, height: 10 });
+      const corrected = await peer.waitFor(() => peer.messages("CONFIGURE", window.id)[before + 1], "the correction");
+      expect(corrected).toMatchObject({ x: 30, y: 40, width: 200, height: 100 });
+    } finally {
+      client.close();
+    }
+  });
+});
