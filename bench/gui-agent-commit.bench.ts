@@ -17,7 +17,17 @@ import { createInterface } from "node:readline";
 import pino from "pino";
 
 import { startAgent } from "../gui-agent/index.ts";
-import { benchDir, sample, single, stats, type BenchContext, type BenchRow } from "./lib.ts";
+import {
+  benchDir,
+  pinSelf,
+  pinnedCommand,
+  sample,
+  single,
+  stats,
+  type BenchContext,
+  type BenchRow,
+  type Placement,
+} from "./lib.ts";
 
 const WIDTH = 1920;
 const HEIGHT = 1080;
@@ -40,14 +50,19 @@ function lines(child: ChildProcess): () => Promise<string> {
   };
 }
 
-function child(script: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", path.join(benchDir, "peers", script), ...args], {
-    env,
-    stdio: ["pipe", "pipe", "inherit"],
-  });
+function child(script: string, args: string[], env: NodeJS.ProcessEnv, cpu: number): ChildProcess {
+  const [command, argv] = pinnedCommand(cpu, process.execPath, [
+    "--import",
+    "tsx",
+    path.join(benchDir, "peers", script),
+    ...args,
+  ]);
+  return spawn(command, argv, { env, stdio: ["pipe", "pipe", "inherit"] });
 }
 
-export default async function agentCommit(context: BenchContext): Promise<BenchRow[]> {
+/** One run of the case with the three processes placed as `placement` says. */
+async function run(context: BenchContext, placement: Placement): Promise<BenchRow[]> {
+  const cpu = placement === "same CPU" ? 0 : -1;
   const dir = mkdtempSync(path.join(tmpdir(), "qubes-agent-bench-"));
   const agent = await startAgent({
     guiDomain: 0,
@@ -58,8 +73,9 @@ export default async function agentCommit(context: BenchContext): Promise<BenchR
     waylandDisplay: path.join(dir, "wayland-bench"),
     log: pino({ level: "silent" }),
   });
-  const daemon = child("daemon-stand-in.ts", [String(AGENT_DOMAIN), dir], process.env);
-  const app = child("pattern-app.ts", [], { ...process.env, WAYLAND_DISPLAY: agent.compositor.socketPath });
+  const daemon = child("daemon-stand-in.ts", [String(AGENT_DOMAIN), dir], process.env, cpu);
+  const app = child("pattern-app.ts", [], { ...process.env, WAYLAND_DISPLAY: agent.compositor.socketPath }, cpu);
+  pinSelf(cpu);
   const daemonLine = lines(daemon);
   const appLine = lines(app);
   await appLine(); // ready
@@ -96,6 +112,7 @@ export default async function agentCommit(context: BenchContext): Promise<BenchR
   const smallSource = source.subarray(0, 64 * 64 * 4);
   const memcpySmall = sample(() => target.set(smallSource, 4096), context.iterations(3000, 30), 100);
 
+  pinSelf(-1);
   app.stdin?.end();
   await new Promise((resolve) => app.once("exit", resolve));
   agent.stop();
@@ -104,7 +121,7 @@ export default async function agentCommit(context: BenchContext): Promise<BenchR
 
   return [
     {
-      name: "agent: 1920×1080 commit to SHMIMAGE at the daemon, full-frame damage (3 processes)",
+      name: `agent: 1920×1080 commit to SHMIMAGE at the daemon, full-frame damage (3 processes, ${placement})`,
       unit: "µs",
       value: stats(fullRun.samples),
       baseline: { name: "memcpy (TypedArray.set) of 8,294,400 bytes", value: stats(memcpyFull) },
@@ -116,7 +133,7 @@ export default async function agentCommit(context: BenchContext): Promise<BenchR
       ],
     },
     {
-      name: "agent: 1920×1080 commit to SHMIMAGE at the daemon, one 64×64 damage (3 processes)",
+      name: `agent: 1920×1080 commit to SHMIMAGE at the daemon, one 64×64 damage (3 processes, ${placement})`,
       unit: "µs",
       value: stats(smallRun.samples),
       baseline: { name: "memcpy (TypedArray.set) of 16,384 bytes", value: stats(memcpySmall) },
@@ -127,6 +144,17 @@ export default async function agentCommit(context: BenchContext): Promise<BenchR
         `of which in the agent, commit signal to SHMIMAGE written: median ${stats(smallRun.inAgent).median.toFixed(1)} µs, p99 ${stats(smallRun.inAgent).p99.toFixed(1)} µs; the rest is two cross-process wake-ups (see the eventfd round trip bench)`,
       ],
     },
-    { name: "agent: bytes copied per 64×64 frame", unit: "B", value: single(smallRun.bytesPerFrame) },
+    { name: `agent: bytes copied per 64×64 frame (${placement})`, unit: "B", value: single(smallRun.bytesPerFrame) },
   ];
+}
+
+/**
+ * The case twice: unpinned (the scheduler spreads three processes over the
+ * CPUs, so each hand-off is a cross-CPU wake-up), and all three on one CPU
+ * (each hand-off a same-CPU switch), as the round-trip benchmarks do.
+ */
+export default async function agentCommit(context: BenchContext): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const placement of ["free", "same CPU"] as const) rows.push(...(await run(context, placement)));
+  return rows;
 }
