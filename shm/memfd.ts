@@ -50,6 +50,16 @@ const FORMAT_VERSION = 1;
 const TABLE_HEADER_BYTES = 64;
 const TABLE_HEADER_WORDS = TABLE_HEADER_BYTES / 4;
 
+/**
+ * The most table entries a mapper will consider: a granter's table has one
+ * entry per page it may grant, and no domain may grant more than 2^24 pages
+ * (the limit of {@link MemfdGrantTableOptions.maxGrantedPages}).
+ */
+const MAX_TABLE_ENTRIES = 2 ** 24;
+
+/** The largest table the format can need: the header and MAX_TABLE_ENTRIES entries, rounded up to a page (64 MiB + 1 page). */
+const MAX_TABLE_BYTES = Math.ceil((TABLE_HEADER_BYTES + MAX_TABLE_ENTRIES * 4) / PAGE) * PAGE;
+
 /** Entry bits: state in bits 0..1, writable in bit 2, grantee domain in bits 16..31. */
 const ENTRY_NEVER = 0;
 const ENTRY_GRANTED = 1;
@@ -470,9 +480,26 @@ export class MemfdGrantTable implements GrantTable {
       ) {
         throw new ShmError("GRANT_BAD_POOL", `domain ${domain}'s pool or table is not sealed against shrinking`);
       }
-      const tableBytes = native.fileSize(tableFd);
-      if (tableBytes < TABLE_HEADER_BYTES + 4 || tableBytes % PAGE !== 0) {
-        throw new ShmError("GRANT_BAD_POOL", `domain ${domain}'s grant table has a bad size (${tableBytes} bytes)`);
+      const untrustedTableBytes = native.fileSize(tableFd);
+      if (
+        untrustedTableBytes < TABLE_HEADER_BYTES + 4 ||
+        untrustedTableBytes % PAGE !== 0 ||
+        untrustedTableBytes > MAX_TABLE_BYTES
+      ) {
+        throw new ShmError(
+          "GRANT_BAD_POOL",
+          `domain ${domain}'s grant table has a bad size (${untrustedTableBytes} bytes; a table is ${TABLE_HEADER_BYTES + 4}..${MAX_TABLE_BYTES} bytes, page aligned)`,
+        );
+      }
+      // Now the table is 1..MAX_TABLE_BYTES / PAGE pages: mapping it costs at most 64 MiB of address space.
+      const tableBytes = untrustedTableBytes;
+      const capacity = Math.min(tableBytes / 4 - TABLE_HEADER_WORDS, MAX_TABLE_ENTRIES);
+      const untrustedPoolBytes = native.fileSize(poolFd);
+      if (untrustedPoolBytes > capacity * PAGE) {
+        throw new ShmError(
+          "GRANT_BAD_POOL",
+          `domain ${domain}'s pool (${untrustedPoolBytes} bytes) is larger than its table's ${capacity} pages`,
+        );
       }
       const tableBuffer = native.mmap(tableFd, 0, tableBytes);
       const untrustedTable = new Uint32Array(tableBuffer);
@@ -480,7 +507,6 @@ export class MemfdGrantTable implements GrantTable {
         native.munmap(tableBuffer);
         throw new ShmError("GRANT_BAD_POOL", `domain ${domain}'s grant table has a bad header`);
       }
-      const capacity = Math.min(tableBytes / 4 - TABLE_HEADER_WORDS, MAX_TABLE_ENTRIES);
       this.#peerPools.set(domain, { poolFd, tableFd, untrustedTable, tableBuffer, capacity });
       fds = [];
     } finally {
@@ -489,6 +515,3 @@ export class MemfdGrantTable implements GrantTable {
     }
   }
 }
-
-/** The most table entries a mapper will consider, whatever size the granter's table has. */
-const MAX_TABLE_ENTRIES = 2 ** 24;

@@ -196,13 +196,17 @@ describe("memfd grant pools from a lying granter", () => {
     dir.remove();
   });
 
-  /** Offers a hand-made pool and table as domain 1 would, with whatever they contain. */
-  function offer(table: Uint32Array, poolPages: number, seal: boolean): void {
+  /**
+   * Offers a hand-made pool and table as domain 1 would, with whatever they
+   * contain; `tableBytes` makes the table file larger than its content
+   * (sparse: the pages past the content are never written).
+   */
+  function offer(table: Uint32Array, poolPages: number, seal: boolean, tableBytes?: number): void {
     const poolFd = native.memfdCreate("hostile-pool", poolPages * PAGE);
-    const tableBytes = Math.ceil(table.byteLength / PAGE) * PAGE;
-    const tableFd = native.memfdCreate("hostile-table", tableBytes);
+    const contentBytes = Math.ceil(table.byteLength / PAGE) * PAGE;
+    const tableFd = native.memfdCreate("hostile-table", tableBytes ?? contentBytes);
     fds.push(poolFd, tableFd);
-    const view = native.mmap(tableFd, 0, tableBytes, { writable: true });
+    const view = native.mmap(tableFd, 0, contentBytes, { writable: true });
     new Uint32Array(view).set(table);
     native.munmap(view);
     if (seal) {
@@ -255,6 +259,41 @@ describe("memfd grant pools from a lying granter", () => {
     const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
     await mapper.attach(GRANTER);
     expectShmError(() => mapper.map(GRANTER, [0]), "GRANT_BAD_POOL");
+    mapper.destroy();
+  });
+
+  it.each([
+    ["2^32 + 4096 bytes (past what the mapper can map)", 2 ** 32 + 4096],
+    ["one page more than 2^24 entries need", Math.ceil((64 + 2 ** 24 * 4) / PAGE) * PAGE + PAGE],
+  ])("refuses a table of %s with GRANT_BAD_POOL, and attaches nothing", async (_, tableBytes) => {
+    offer(header(4), 4, true, tableBytes);
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    await expect(mapper.attach(GRANTER)).rejects.toMatchObject({
+      name: "ShmError",
+      code: "GRANT_BAD_POOL",
+      message: expect.stringMatching(/grant table has a bad size/) as unknown,
+    });
+    expect(mapper.isAttached(GRANTER)).toBe(false);
+    mapper.destroy();
+  });
+
+  it("attaches a table of exactly 2^24 entries, the most a domain may grant", async () => {
+    offer(header(4), 4, true, Math.ceil((64 + 2 ** 24 * 4) / PAGE) * PAGE);
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    await mapper.attach(GRANTER);
+    expect(mapper.isAttached(GRANTER)).toBe(true);
+    mapper.destroy();
+  });
+
+  it("refuses a pool of more pages than its table has entries", async () => {
+    // One table page holds 1008 entries: a sparse pool of 2^24 + 1 pages is far past them.
+    offer(header(4), 2 ** 24 + 1, true);
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    await expect(mapper.attach(GRANTER)).rejects.toMatchObject({
+      code: "GRANT_BAD_POOL",
+      message: expect.stringMatching(/pool .* is larger than its table/) as unknown,
+    });
+    expect(mapper.isAttached(GRANTER)).toBe(false);
     mapper.destroy();
   });
 
