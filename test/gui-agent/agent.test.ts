@@ -13,7 +13,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 import { startAgent, type GuiAgent } from "../../gui-agent/index.ts";
 import { requireProgram } from "../helpers/compositors.ts";
-import { connectDaemonPeer, type DaemonPeer } from "../helpers/daemon-peer.ts";
+import { connectDaemonPeer, type DaemonPeer, type PeerWindow } from "../helpers/daemon-peer.ts";
+import { PatternClient } from "../helpers/pattern-client.ts";
 import { repoRoot } from "../helpers/processes.ts";
 
 const AGENT_DOMAIN = 5;
@@ -86,6 +87,29 @@ function stopApps(): void {
   for (const child of children.splice(0)) {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   }
+}
+
+/** Opens a pattern client's window and waits until the daemon stand-in shows it (a new window). */
+async function openPatternWindow(
+  title: string,
+  width: number,
+  height: number,
+): Promise<{ client: PatternClient; window: PeerWindow }> {
+  const known = new Set(peer.windows.keys());
+  const client = await PatternClient.open(agent.compositor.socketPath, width, height, title);
+  const window = await peer.waitForWindow((w) => w.title === title && !known.has(w.id), `the "${title}" window`);
+  return { client, window };
+}
+
+/** Resolves once the client has received at least `count` xdg_toplevel configures. */
+function configuresReceived(client: PatternClient, count: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (client.configures.length >= count) resolve();
+    };
+    client.toplevel.on("configure", () => queueMicrotask(check));
+    check();
+  });
 }
 
 beforeAll(async () => {
@@ -324,14 +348,8 @@ describe("reconnect", () => {
 
 describe("pixels and damage", () => {
   it("shows exactly what a client drew, and a 64×64 change copies 64×64×4 bytes and sends one SHMIMAGE", async () => {
-    const { PatternClient } = await import("../helpers/pattern-client.ts");
-    const known = new Set(peer.windows.keys());
-    const client = await PatternClient.open(agent.compositor.socketPath, 1920, 1080, "pattern 1080p");
+    const { client, window } = await openPatternWindow("pattern 1080p", 1920, 1080);
     try {
-      const window = await peer.waitForWindow(
-        (w) => w.title === "pattern 1080p" && !known.has(w.id),
-        "the pattern window",
-      );
       await peer.waitFor(() => peer.messages("SHMIMAGE", window.id).length > 0, "the first SHMIMAGE");
       const mismatch = (): string | undefined => {
         for (let y = 0; y < 1080; y++) {
@@ -364,11 +382,8 @@ describe("pixels and damage", () => {
 
 describe("window state", () => {
   it("turns an app's set_fullscreen into WINDOW_FLAGS, and the daemon's WINDOW_FLAGS into a fullscreen configure", async () => {
-    const { PatternClient } = await import("../helpers/pattern-client.ts");
-    const known = new Set(peer.windows.keys());
-    const client = await PatternClient.open(agent.compositor.socketPath, 200, 100, "state");
+    const { client, window } = await openPatternWindow("state", 200, 100);
     try {
-      const window = await peer.waitForWindow((w) => w.title === "state" && !known.has(w.id), "the state window");
       client.toplevel.request("set_fullscreen", null);
       const flags = await peer.waitFor(
         () => peer.messages("WINDOW_FLAGS", window.id).find((m) => m.flags_set === 1),
@@ -379,13 +394,7 @@ describe("window state", () => {
       const count = client.configures.length;
       peer.send({ type: "WINDOW_FLAGS", window: window.id, flags_set: 0, flags_unset: 1 });
       peer.send({ type: "WINDOW_FLAGS", window: window.id, flags_set: 1, flags_unset: 0 });
-      await new Promise<void>((resolve) => {
-        const check = (): void => {
-          if (client.configures.length >= count + 2) resolve();
-        };
-        client.toplevel.on("configure", () => queueMicrotask(check));
-        check();
-      });
+      await configuresReceived(client, count + 2);
       expect(client.configures[count]?.states).not.toContain(FULLSCREEN_STATE);
       expect(client.configures[count + 1]?.states).toContain(FULLSCREEN_STATE);
     } finally {
@@ -408,11 +417,8 @@ describe("window state", () => {
 
 describe("limits", () => {
   it("shows the top-left 16384×6144 of a window wider than the protocol allows, and the app keeps drawing", async () => {
-    const { PatternClient } = await import("../helpers/pattern-client.ts");
-    const known = new Set(peer.windows.keys());
-    const client = await PatternClient.open(agent.compositor.socketPath, 16400, 2, "too wide");
+    const { client, window } = await openPatternWindow("too wide", 16400, 2);
     try {
-      const window = await peer.waitForWindow((w) => w.title === "too wide" && !known.has(w.id), "the wide window");
       expect(window.created.width).toBe(16384);
       const dump = peer.messages("WINDOW_DUMP", window.id)[0];
       expect([dump?.width, dump?.height]).toEqual([16384, 2]);
@@ -430,11 +436,8 @@ describe("limits", () => {
 
 describe("configure handshake", () => {
   it("tells the daemon the real size when an app keeps its own size after a CONFIGURE", async () => {
-    const { PatternClient } = await import("../helpers/pattern-client.ts");
-    const known = new Set(peer.windows.keys());
-    const client = await PatternClient.open(agent.compositor.socketPath, 200, 100, "fixed size");
+    const { client, window } = await openPatternWindow("fixed size", 200, 100);
     try {
-      const window = await peer.waitForWindow((w) => w.title === "fixed size" && !known.has(w.id), "the window");
       const before = peer.messages("CONFIGURE", window.id).length;
       const configured = client.configures.length;
       peer.send({ type: "CONFIGURE", window: window.id, x: 30, y: 40, width: 800, height: 600, override_redirect: 0 });
@@ -442,13 +445,7 @@ describe("configure handshake", () => {
       const echo = await peer.waitFor(() => peer.messages("CONFIGURE", window.id)[before], "the echo");
       expect(echo).toMatchObject({ x: 30, y: 40, width: 800, height: 600 });
       // ...asks the app for 800×600, which acks it and draws at 200×100 anyway.
-      await new Promise<void>((resolve) => {
-        const check = (): void => {
-          if (client.configures.length > configured) resolve();
-        };
-        client.toplevel.on("configure", () => queueMicrotask(check));
-        check();
-      });
+      await configuresReceived(client, configured + 1);
       expect(client.configures.at(-1)).toMatchObject({ width: 800, height: 600 });
       await client.commit({ x: 0, y: 0, width: 10, height: 10 });
       const corrected = await peer.waitFor(() => peer.messages("CONFIGURE", window.id)[before + 1], "the correction");
