@@ -22,6 +22,8 @@ export type ShmErrorCode =
   | "GRANT_NO_PEER"
   /** The peer's pool or table is malformed (bad header, missing seals). */
   | "GRANT_BAD_POOL"
+  /** memfd attach: the granter accepted on its pair socket but sent no pool offer in time. */
+  | "GRANT_TIMEOUT"
   /** Shared pages or a mapping used after revoke/unmap, or given to the wrong table. */
   | "GRANT_STALE"
   /** Framebuffer geometry outside the protocol's limits, or too few refs for it. */

@@ -41,6 +41,7 @@ export {
 } from "./rendezvous.ts";
 export {
   DEFAULT_MAX_GRANTED_PAGES,
+  DEFAULT_OFFER_TIMEOUT_MS,
   MemfdGrantTable,
   POOL_GROWTH_PAGES,
   grantSocketPath,

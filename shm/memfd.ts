@@ -99,7 +99,16 @@ export interface MemfdGrantTableOptions {
    * of one domain with the same name would replace each other's offers.
    */
   poolName?: string;
+  /**
+   * How long attach() waits, once connected to a granter's pair socket, for
+   * its pool offer before rejecting with GRANT_TIMEOUT, in ms. Default 10 000:
+   * a granter that accepts and then says nothing must not hold attach() forever.
+   */
+  offerTimeoutMs?: number;
 }
+
+/** Default of {@link MemfdGrantTableOptions.offerTimeoutMs}. */
+export const DEFAULT_OFFER_TIMEOUT_MS = 10_000;
 
 /** Granter-side state for one peer: the pool, the table, the listener. */
 interface OwnPool {
@@ -135,6 +144,15 @@ interface PeerPool {
   readonly capacity: number;
 }
 
+/** One fetch of a granter's pool, shared by every attach() call for that domain while it runs. */
+interface Attaching {
+  readonly promise: Promise<void>;
+  /** Aborts the fetch once every caller waiting on it has given up. */
+  readonly controller: AbortController;
+  /** Callers still waiting on `promise`. */
+  waiters: number;
+}
+
 interface ShareRecord {
   readonly pool: OwnPool;
   readonly firstPage: number;
@@ -165,7 +183,8 @@ export class MemfdGrantTable implements GrantTable {
   readonly #peerPools = new Map<DomainId, PeerPool>();
   readonly #shares = new Map<SharedPages, ShareRecord>();
   readonly #mappings = new Map<GrantMapping, MapRecord>();
-  readonly #attaching = new Map<DomainId, Promise<void>>();
+  readonly #attaching = new Map<DomainId, Attaching>();
+  readonly #offerTimeoutMs: number;
   #destroyed = false;
 
   constructor(options: MemfdGrantTableOptions = {}) {
@@ -177,6 +196,11 @@ export class MemfdGrantTable implements GrantTable {
     }
     this.maxGrantedPages = limit;
     this.poolName = options.poolName ?? "";
+    const timeout = options.offerTimeoutMs ?? DEFAULT_OFFER_TIMEOUT_MS;
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > 0x7fffffff) {
+      throw new RangeError(`offerTimeoutMs must be 1..2^31-1, got ${String(timeout)}`);
+    }
+    this.#offerTimeoutMs = timeout;
     grantSocketPath(this.socketDir, this.domain, this.domain, this.poolName);
   }
 
@@ -239,15 +263,61 @@ export class MemfdGrantTable implements GrantTable {
     this.counters.pagesShared -= shared.pages;
   }
 
+  /**
+   * Fetches `domain`'s pool (see {@link GrantTable.attach}). Callers for one
+   * domain share one fetch, but each one's `signal` ends only its own wait;
+   * the fetch itself ends when its last waiter gives up, or with GRANT_TIMEOUT
+   * when the granter accepts and sends no offer in `offerTimeoutMs`.
+   */
   attach(domain: DomainId, options: { signal?: AbortSignal } = {}): Promise<void> {
     this.#checkAlive();
     checkDomainId(domain);
     if (this.#peerPools.has(domain)) return Promise.resolve();
-    const pending = this.#attaching.get(domain);
-    if (pending !== undefined) return pending;
-    const attaching = this.#fetchPool(domain, options.signal).finally(() => this.#attaching.delete(domain));
-    this.#attaching.set(domain, attaching);
-    return attaching;
+    const signal = options.signal;
+    if (signal?.aborted === true) return Promise.reject(signal.reason ?? new Error("aborted"));
+    let attaching = this.#attaching.get(domain);
+    if (attaching === undefined) {
+      const controller = new AbortController();
+      const promise = this.#fetchPool(domain, controller.signal).finally(() => {
+        if (this.#attaching.get(domain) === entry) this.#attaching.delete(domain);
+      });
+      const entry: Attaching = { promise, controller, waiters: 0 };
+      attaching = entry;
+      this.#attaching.set(domain, entry);
+    }
+    const shared = attaching;
+    shared.waiters += 1;
+    if (signal === undefined) {
+      return shared.promise.finally(() => {
+        shared.waiters -= 1;
+      });
+    }
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        shared.waiters -= 1;
+        if (shared.waiters === 0) {
+          // Nobody waits any more: stop connecting or waiting for the offer.
+          if (this.#attaching.get(domain) === shared) this.#attaching.delete(domain);
+          shared.controller.abort(signal.reason);
+        }
+        reject(signal.reason ?? new Error("aborted"));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      shared.promise.then(
+        () => {
+          if (signal.aborted) return;
+          signal.removeEventListener("abort", onAbort);
+          shared.waiters -= 1;
+          resolve();
+        },
+        (error: unknown) => {
+          if (signal.aborted) return;
+          signal.removeEventListener("abort", onAbort);
+          shared.waiters -= 1;
+          reject(error);
+        },
+      );
+    });
   }
 
   /** Whether `domain`'s pool is attached (map() can run). */
@@ -316,6 +386,10 @@ export class MemfdGrantTable implements GrantTable {
 
   destroy(): void {
     if (this.#destroyed) return;
+    for (const attaching of this.#attaching.values()) {
+      attaching.controller.abort(new ShmError("GRANT_STALE", "this grant table was destroyed"));
+    }
+    this.#attaching.clear();
     for (const mapping of [...this.#mappings.keys()]) this.unmap(mapping);
     for (const shared of [...this.#shares.keys()]) this.revoke(shared);
     for (const pool of this.#ownPools.values()) {
@@ -453,14 +527,25 @@ export class MemfdGrantTable implements GrantTable {
   }
 
   /** Connects to `domain`'s pair socket and takes its pool and table fds. */
-  async #fetchPool(domain: DomainId, signal: AbortSignal | undefined): Promise<void> {
+  async #fetchPool(domain: DomainId, signal: AbortSignal): Promise<void> {
     const socketPath = grantSocketPath(this.socketDir, domain, this.domain, this.poolName);
     const fd = await connectWhenListening(socketPath, { signal });
     let fds: number[] = [];
+    // Connected: the granter has had its chance to listen; now it must answer in time.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => {
+      deadline.abort(
+        new ShmError(
+          "GRANT_TIMEOUT",
+          `domain ${domain} sent no grant pool offer on ${socketPath} within ${this.#offerTimeoutMs} ms`,
+        ),
+      );
+    }, this.#offerTimeoutMs);
+    const waitSignal = signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]);
     try {
       const hello = new Uint8Array(16);
       for (;;) {
-        await whenReadable(fd, signal);
+        await whenReadable(fd, waitSignal);
         const received = native.recvmsg(fd, hello, 2);
         if (received === null) continue;
         fds = received.fds;
@@ -473,6 +558,7 @@ export class MemfdGrantTable implements GrantTable {
       if (words[0] !== HELLO_MAGIC || words[1] !== FORMAT_VERSION || words[2] !== domain || words[3] !== this.domain) {
         throw new ShmError("GRANT_BAD_POOL", `domain ${domain} sent a pool offer with a bad header`);
       }
+      if (this.#destroyed || this.#peerPools.has(domain)) return;
       const [poolFd, tableFd] = fds as [number, number];
       if (
         (native.getSeals(poolFd) & native.SEAL_SHRINK) === 0 ||
@@ -510,6 +596,7 @@ export class MemfdGrantTable implements GrantTable {
       this.#peerPools.set(domain, { poolFd, tableFd, untrustedTable, tableBuffer, capacity });
       fds = [];
     } finally {
+      clearTimeout(timer);
       native.close(fd);
       for (const extra of fds) native.close(extra);
     }

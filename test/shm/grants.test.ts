@@ -1,12 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import * as native from "../../native/index.ts";
 import {
+  DEFAULT_OFFER_TIMEOUT_MS,
   MemfdGrantTable,
   ShmError,
   XenGrantTable,
   createGrantTable,
   grantSocketPath,
+  whenReadable,
   xenGrantAvailability,
   type GrantTable,
 } from "../../shm/index.ts";
@@ -294,6 +296,110 @@ describe("memfd grant pools from a lying granter", () => {
       message: expect.stringMatching(/pool .* is larger than its table/) as unknown,
     });
     expect(mapper.isAttached(GRANTER)).toBe(false);
+    mapper.destroy();
+  });
+
+  /**
+   * A granter that accepts on its pair socket and says nothing until
+   * `answer()`, which sends a valid offer on every connection it holds.
+   */
+  function silentGranter(): { accepted: number[]; answer: () => void } {
+    const poolFd = native.memfdCreate("silent-pool", PAGE);
+    const tableFd = native.memfdCreate("silent-table", PAGE);
+    fds.push(poolFd, tableFd);
+    const view = native.mmap(tableFd, 0, PAGE, { writable: true });
+    new Uint32Array(view).set(header(4));
+    native.munmap(view);
+    native.addSeals(poolFd, native.SEAL_SHRINK);
+    native.addSeals(tableFd, native.SEAL_SHRINK);
+    listenFd = native.listen("stream", grantSocketPath(dir.dir, GRANTER, MAPPER));
+    const accepted: number[] = [];
+    poll = new native.Poll(listenFd, () => {
+      const connection = native.accept(listenFd);
+      if (connection === null) return;
+      accepted.push(connection);
+      fds.push(connection);
+    });
+    poll.start(native.POLL_READABLE);
+    const hello = new Uint8Array(new Uint32Array([0x51475250, 1, GRANTER, MAPPER]).buffer);
+    const answer = (): void => {
+      for (const fd of accepted) {
+        try {
+          native.sendmsg(fd, hello, [poolFd, tableFd]);
+        } catch {
+          // A mapper that gave up has closed this connection.
+        }
+      }
+    };
+    return { accepted, answer };
+  }
+
+  /** Resolves once `fd` reads end of stream (the mapper closed its end). */
+  async function hangUpOf(fd: number): Promise<void> {
+    for (;;) {
+      await whenReadable(fd);
+      const received = native.recvmsg(fd, new Uint8Array(16), 0);
+      if (received !== null && received.bytes === 0) return;
+    }
+  }
+
+  it("rejects attach with GRANT_TIMEOUT, naming the domain and the socket, when the granter accepts and sends nothing for 10 s", async () => {
+    const granter = silentGranter();
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+      const settled = vi.fn();
+      const attaching = mapper.attach(GRANTER).then(settled, (error: unknown) => {
+        settled();
+        throw error;
+      });
+      attaching.catch(() => undefined);
+      await vi.advanceTimersByTimeAsync(DEFAULT_OFFER_TIMEOUT_MS - 1);
+      expect(settled).not.toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(1);
+      const error = await attaching.catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ShmError);
+      expect((error as ShmError).code).toBe("GRANT_TIMEOUT");
+      expect((error as ShmError).message).toContain(`domain ${GRANTER}`);
+      expect((error as ShmError).message).toContain(grantSocketPath(dir.dir, GRANTER, MAPPER));
+      expect(mapper.isAttached(GRANTER)).toBe(false);
+      await hangUpOf(granter.accepted[0] as number);
+      mapper.destroy();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("honours each caller's signal: an aborted caller stops waiting, the others still attach", async () => {
+    const granter = silentGranter();
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    const first = mapper.attach(GRANTER);
+    const controller = new AbortController();
+    const second = mapper.attach(GRANTER, { signal: controller.signal });
+    const reason = new Error("the caller gave up");
+    controller.abort(reason);
+    await expect(second).rejects.toBe(reason);
+    await vi.waitFor(() => expect(granter.accepted).toHaveLength(1));
+    granter.answer();
+    await first;
+    expect(mapper.isAttached(GRANTER)).toBe(true);
+    mapper.destroy();
+  });
+
+  it("ends the shared fetch when its last waiter aborts, and a later attach starts afresh", async () => {
+    const granter = silentGranter();
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    const controller = new AbortController();
+    const first = mapper.attach(GRANTER, { signal: controller.signal });
+    await vi.waitFor(() => expect(granter.accepted).toHaveLength(1));
+    controller.abort(new Error("gave up"));
+    await expect(first).rejects.toThrow("gave up");
+    await hangUpOf(granter.accepted[0] as number);
+    const again = mapper.attach(GRANTER);
+    await vi.waitFor(() => expect(granter.accepted).toHaveLength(2));
+    granter.answer();
+    await again;
+    expect(mapper.isAttached(GRANTER)).toBe(true);
     mapper.destroy();
   });
 
