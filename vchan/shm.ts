@@ -16,7 +16,11 @@
  * publishes it. Readable = prod − cons (mod 2³²), and anything above the ring
  * size counts as nothing readable (or no space), so a lying peer can stall the
  * channel but never make us read or write outside the ring, spin, or block.
+ * The two fds a client receives are checked to be eventfds, not in semaphore
+ * mode, and made non-blocking before first use; an eventfd error, or a run of
+ * wake-ups that change nothing, ends the channel as if the peer had left.
  */
+import { readFileSync, readlinkSync } from "node:fs";
 import path from "node:path";
 
 import * as native from "../native/index.ts";
@@ -73,6 +77,61 @@ import {
 const HELLO_MAGIC = 0x51565348;
 const HELLO_VERSION = 1;
 const HELLO_BYTES = 16;
+
+/**
+ * Wake-ups in a row that find nothing of the peer's changed (its index in
+ * either ring, its live byte) before the channel counts the peer as hostile
+ * and ends. An honest peer kicks only after changing one of them, so it
+ * leaves at most one or two such wakes in a row (a kick that lands after we
+ * already saw its change); a peer that kicks in a loop, or a semaphore-mode
+ * eventfd on a kernel that hides the mode, leaves an endless run.
+ */
+const MAX_IDLE_WAKES = 64;
+
+/** What `/proc/self/fd/N` links to for an eventfd. */
+const EVENTFD_LINK = "anon_inode:[eventfd]";
+
+/** An eventfd from the peer that passed {@link checkPeerEventfd}: its kernel id when fdinfo shows one. */
+interface CheckedEventfd {
+  readonly fd: number;
+  readonly id: string | null;
+}
+
+/**
+ * Validates an fd the peer sent as an eventfd: it must be one (not a socket,
+ * pipe or file, whose reads and writes fail or block), not in semaphore mode
+ * (one signal of 2^50 would wake us 2^50 times), and it is made non-blocking
+ * (a peer could hand over a blocking one with a full counter, and our kick
+ * would block the event loop). Returns the problem, or the checked fd.
+ */
+function checkPeerEventfd(fd: number): CheckedEventfd | string {
+  let link: string;
+  try {
+    link = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return `fd ${fd} cannot be inspected`;
+  }
+  if (link !== EVENTFD_LINK) {
+    // The link names whatever the peer sent (a path, socket:[n]): quoted and cut short.
+    return `fd ${fd} is not an eventfd but ${JSON.stringify(link.slice(0, 64))}`;
+  }
+  let id: string | null = null;
+  try {
+    const untrustedInfo = readFileSync(`/proc/self/fdinfo/${fd}`, "latin1");
+    const semaphore = /^eventfd-semaphore:\s*(\d+)/m.exec(untrustedInfo);
+    if (semaphore !== null && semaphore[1] !== "0") return `fd ${fd} is an eventfd in semaphore mode`;
+    // Kernels before 5.2 print no semaphore line: the idle-wake limit (MAX_IDLE_WAKES) covers them.
+    id = /^eventfd-id:\s*(\d+)/m.exec(untrustedInfo)?.[1] ?? null;
+  } catch {
+    // No fdinfo to read: the idle-wake limit still bounds a semaphore eventfd.
+  }
+  try {
+    native.setNonBlocking(fd);
+  } catch {
+    return `fd ${fd} cannot be made non-blocking`;
+  }
+  return { fd, id };
+}
 
 /** The rendezvous socket of an shm vchan: `<dir>/vchan-shm.<server>.<client>.<port>.sock`. */
 export function shmVchanSocketPath(socketDir: string, server: DomainId, client: DomainId, port: number): string {
@@ -168,6 +227,9 @@ export class ShmVchan extends VchanBase {
   #wantDrain = false;
   /** Bytes of space the short write (1) or failed send (its length) waits for before `drain`. */
   #drainNeed = 1;
+  /** The peer's fields as the last wake-up saw them, and wake-ups in a row since that found them unchanged. */
+  #lastWake = { live: -1, prod: -1, cons: -1 };
+  #idleWakes = 0;
   readonly #resources: Resources;
   readonly #hello: Uint8Array;
   readonly #sendFds: number[];
@@ -204,15 +266,27 @@ export class ShmVchan extends VchanBase {
     this.#resources = init.resources;
     this.#hello = init.hello;
     this.#sendFds = init.sendFds;
+    this.#state = VCHAN_DISCONNECTED;
     this.#waitPoll = new native.Poll(this.#waitFd, () => this.#onEvent());
-    this.#waitPoll.start(native.POLL_READABLE);
-    if (this.#listener !== null) {
-      this.#state = VCHAN_WAITING;
-      this.#listenPoll = new native.Poll(this.#listener.fd, () => this.#onListen());
-      this.#listenPoll.start(native.POLL_READABLE);
-    } else {
-      this.#state = Atomics.load(this.#ctrl8, SRV_LIVE) === LIVE_CONNECTED ? VCHAN_CONNECTED : VCHAN_DISCONNECTED;
-      this.#watch(init.watchFd);
+    try {
+      this.#waitPoll.start(native.POLL_READABLE);
+      if (this.#listener !== null) {
+        this.#state = VCHAN_WAITING;
+        this.#listenPoll = new native.Poll(this.#listener.fd, () => this.#onListen());
+        this.#listenPoll.start(native.POLL_READABLE);
+      } else {
+        this.#state = Atomics.load(this.#ctrl8, SRV_LIVE) === LIVE_CONNECTED ? VCHAN_CONNECTED : VCHAN_DISCONNECTED;
+        this.#watch(init.watchFd);
+      }
+    } catch (error) {
+      // The caller still owns every fd and page: only the polls made here are ours to undo.
+      this.#closePolls();
+      throw error;
+    }
+    if (init.role === "client") {
+      // Mark ourselves live and wake the server once (it then sees CONNECTED).
+      Atomics.store(this.#ctrl8, CLI_LIVE, LIVE_CONNECTED);
+      this.#kick();
     }
   }
 
@@ -297,25 +371,59 @@ export class ShmVchan extends VchanBase {
     this.#closed = true;
     const wasOpen = this.#state !== VCHAN_DISCONNECTED;
     this.#state = VCHAN_DISCONNECTED;
+    // Polls first: no callback may run over fds or pages released below.
+    this.#closePolls();
     // Tell the peer: zero our live byte, then kick (what Xen's close does).
     Atomics.store(this.#ctrl8, this.#side.ownLive, LIVE_GONE);
-    native.eventfdSignal(this.#kickFd);
+    this.#kick();
+    // Every release runs even if one throws; the first error is rethrown at the end.
+    const errors: unknown[] = [];
+    const attempt = (release: () => void): void => {
+      try {
+        release();
+      } catch (error) {
+        errors.push(error);
+      }
+    };
+    const listener = this.#listener;
+    this.#listener = null;
+    if (listener !== null) {
+      attempt(() => native.close(listener.fd));
+      attempt(() => unlinkIfOwn(listener));
+    }
+    const watchFd = this.#watchFd;
+    this.#watchFd = -1;
+    if (watchFd >= 0) attempt(() => native.close(watchFd));
+    attempt(() => native.close(this.#kickFd));
+    attempt(() => native.close(this.#waitFd));
+    const { table, ownsTable, shared, mappings } = this.#resources;
+    for (const mapping of mappings) attempt(() => table.unmap(mapping));
+    if (shared !== null) attempt(() => table.revoke(shared));
+    if (ownsTable) attempt(() => table.destroy());
+    if (wasOpen) this.schedule("disconnect");
+    if (errors.length > 0) throw errors[0];
+  }
+
+  /** Closes every poll handle (idempotent; Poll.close never throws). */
+  #closePolls(): void {
     this.#waitPoll.close();
     this.#listenPoll?.close();
+    this.#listenPoll = null;
     this.#watchPoll?.close();
-    if (this.#listener !== null) {
-      native.close(this.#listener.fd);
-      unlinkIfOwn(this.#listener);
-      this.#listener = null;
+    this.#watchPoll = null;
+  }
+
+  /**
+   * Wakes the peer. A full counter means it is woken already; any error means
+   * the eventfd is unusable, which can only be the peer's doing: it is gone.
+   * Never throws (it runs inside read/write and in Poll callbacks).
+   */
+  #kick(): void {
+    try {
+      native.eventfdSignal(this.#kickFd);
+    } catch {
+      this.#peerGone();
     }
-    if (this.#watchFd >= 0) native.close(this.#watchFd);
-    native.close(this.#kickFd);
-    native.close(this.#waitFd);
-    const { table, ownsTable, shared, mappings } = this.#resources;
-    for (const mapping of mappings) table.unmap(mapping);
-    if (shared !== null) table.revoke(shared);
-    if (ownsTable) table.destroy();
-    if (wasOpen) this.schedule("disconnect");
   }
 
   /** Bytes readable: prod − cons, or 0 if the peer's index is impossible. */
@@ -353,7 +461,7 @@ export class ShmVchan extends VchanBase {
   #notify(bit: number): void {
     if ((Atomics.load(this.#ctrl8, this.#side.ownNotify) & bit) === 0) return;
     const before = Atomics.and(this.#ctrl8, this.#side.ownNotify, ~bit & 0xff);
-    if ((before & bit) !== 0) native.eventfdSignal(this.#kickFd);
+    if ((before & bit) !== 0) this.#kick();
   }
 
   /** After a read: re-arm the WRITE request when empty, and keep `data` coming while bytes remain. */
@@ -387,11 +495,34 @@ export class ShmVchan extends VchanBase {
     }
   }
 
-  /** The event channel fired: liveness, then data and space. */
+  /** The event channel fired: liveness, then data and space. Runs in a Poll callback: never throws. */
   #onEvent(): void {
     if (this.#closed) return;
-    native.eventfdConsume(this.#waitFd);
+    try {
+      native.eventfdConsume(this.#waitFd);
+    } catch {
+      // An eventfd that fails to read can only be the peer's doing.
+      this.#peerGone();
+      return;
+    }
     const untrustedPeerLive = Atomics.load(this.#ctrl8, this.#side.peerLive);
+    const untrustedProd = Atomics.load(this.#ctrl32, this.#side.readProd / 4);
+    const untrustedCons = Atomics.load(this.#ctrl32, this.#side.writeCons / 4);
+    if (
+      untrustedPeerLive === this.#lastWake.live &&
+      untrustedProd === this.#lastWake.prod &&
+      untrustedCons === this.#lastWake.cons
+    ) {
+      this.#idleWakes += 1;
+      if (this.#idleWakes >= MAX_IDLE_WAKES) {
+        // Woken again and again for nothing: a peer looping on kicks, or a semaphore eventfd.
+        this.#peerGone();
+        return;
+      }
+    } else {
+      this.#idleWakes = 0;
+      this.#lastWake = { live: untrustedPeerLive, prod: untrustedProd, cons: untrustedCons };
+    }
     if (this.#state === VCHAN_WAITING) {
       if (untrustedPeerLive === LIVE_CONNECTED && this.#watchFd >= 0) {
         this.#state = VCHAN_CONNECTED;
@@ -462,6 +593,8 @@ export class ShmVchan extends VchanBase {
       this.#watchPoll.close();
       this.#watchPoll = null;
     }
+    // Nothing the peer signals matters any more; bytes already in the ring are read without wake-ups.
+    this.#waitPoll.close();
     const was = this.#state;
     this.#state = VCHAN_DISCONNECTED;
     if (was !== VCHAN_DISCONNECTED && !this.#closed) this.schedule("disconnect");
@@ -581,6 +714,15 @@ export async function connectShmClient(options: VchanClientOptions & ShmVchanExt
     if (fds.length !== 2 || words[0] !== HELLO_MAGIC || words[1] !== HELLO_VERSION) {
       throw new VchanError("VCHAN_BAD_PEER", `domain ${domain} sent a malformed vchan rendezvous message`);
     }
+    const [untrustedServerToClient, untrustedClientToServer] = fds as [number, number];
+    const badEvent = (problem: string): VchanError =>
+      new VchanError("VCHAN_BAD_PEER", `domain ${domain}'s vchan event channel: ${problem}`);
+    const waitEvent = checkPeerEventfd(untrustedServerToClient);
+    if (typeof waitEvent === "string") throw badEvent(waitEvent);
+    const kickEvent = checkPeerEventfd(untrustedClientToServer);
+    if (typeof kickEvent === "string") throw badEvent(kickEvent);
+    if (waitEvent.id !== null && waitEvent.id === kickEvent.id) throw badEvent("one eventfd sent for both directions");
+    // Now both fds are distinct non-blocking, non-semaphore eventfds.
     const untrustedCtrlRef = words[2] as number;
     const ctrlMapping = table.map(domain, [untrustedCtrlRef], { writable: true });
     mappings.push(ctrlMapping);
@@ -610,8 +752,8 @@ export async function connectShmClient(options: VchanClientOptions & ShmVchanExt
       mappings.push(mapping);
       rightRing = new Uint8Array(mapping.buffer, 0, 2 ** untrustedRightOrder);
     }
-    const [serverToClient, clientToServer] = fds as [number, number];
     Atomics.store(ctrl, SRV_NOTIFY, VCHAN_NOTIFY_WRITE);
+    // The constructor marks us live and kicks the server; from its return the vchan owns every fd and page.
     const vchan = new ShmVchan({
       role: "client",
       domain,
@@ -619,8 +761,8 @@ export async function connectShmClient(options: VchanClientOptions & ShmVchanExt
       ctrl,
       readRing: rightRing,
       writeRing: leftRing,
-      kickFd: clientToServer,
-      waitFd: serverToClient,
+      kickFd: untrustedClientToServer,
+      waitFd: untrustedServerToClient,
       listener: null,
       watchFd: fd,
       resources: { table, ownsTable, shared: null, mappings },
@@ -629,8 +771,6 @@ export async function connectShmClient(options: VchanClientOptions & ShmVchanExt
     });
     fds = [];
     fd = -1;
-    Atomics.store(ctrl, CLI_LIVE, LIVE_CONNECTED);
-    native.eventfdSignal(clientToServer);
     return vchan;
   } catch (error) {
     for (const extra of fds) native.close(extra);

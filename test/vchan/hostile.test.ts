@@ -1,6 +1,7 @@
 // The shm backend against a peer that lies: a hand-made client or server that
 // speaks the rendezvous and writes whatever it likes into the control page.
 import { once } from "node:events";
+import { readFileSync, readdirSync } from "node:fs";
 
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -27,7 +28,7 @@ import {
   shmVchanSocketPath,
   type Vchan,
 } from "../../vchan/index.ts";
-import { temporaryDirectory } from "../helpers/processes.ts";
+import { finished, spawnTs, temporaryDirectory } from "../helpers/processes.ts";
 
 const SERVER = 1;
 const CLIENT = 2;
@@ -191,8 +192,16 @@ describe("an shm vchan server against a lying client", () => {
   });
 });
 
-/** A hostile server: a control page of our making, offered on the rendezvous socket. */
-function hostileServer(fill: (words: Uint32Array, view: DataView, refs: readonly number[]) => void, magic = HELLO[0]) {
+/**
+ * A hostile server: a control page of our making, offered on the rendezvous
+ * socket with `eventFds` (server-to-client, client-to-server; default two
+ * fresh eventfds, closed by the cleanup either way).
+ */
+function hostileServer(
+  fill: (words: Uint32Array, view: DataView, refs: readonly number[]) => void,
+  magic = HELLO[0],
+  eventFds: readonly [number, number] = [native.eventfdCreate(), native.eventfdCreate()],
+) {
   const table = new MemfdGrantTable({ domain: SERVER, socketDir: dir.dir, poolName: `vchan-${PORT}` });
   cleanups.push(() => table.destroy());
   const shared = table.share(CLIENT, 3, { writable: true });
@@ -205,8 +214,7 @@ function hostileServer(fill: (words: Uint32Array, view: DataView, refs: readonly
   words[GRANTS / 4] = shared.refs[1] as number;
   words[GRANTS / 4 + 1] = shared.refs[2] as number;
   fill(words, view, shared.refs);
-  const serverToClient = native.eventfdCreate();
-  const clientToServer = native.eventfdCreate();
+  const [serverToClient, clientToServer] = eventFds;
   const listenFd = native.listen("stream", shmVchanSocketPath(dir.dir, SERVER, CLIENT, PORT), 1);
   const hello = new Uint8Array(
     new Uint32Array([magic as number, HELLO[1] as number, shared.refs[0] as number, 0]).buffer,
@@ -221,9 +229,22 @@ function hostileServer(fill: (words: Uint32Array, view: DataView, refs: readonly
   poll.start(native.POLL_READABLE);
   cleanups.push(() => {
     poll.close();
-    for (const fd of [listenFd, serverToClient, clientToServer, ...accepted]) native.close(fd);
+    for (const fd of new Set([listenFd, serverToClient, clientToServer, ...accepted])) native.close(fd);
   });
-  return { words, view, kick: () => native.eventfdSignal(serverToClient) };
+  return { words, view, accepted, kick: () => native.eventfdSignal(serverToClient) };
+}
+
+/** The fds open in this process now. */
+function openFds(): number {
+  return readdirSync("/proc/self/fd").length;
+}
+
+/** An eventfd set to blocking with its counter at the kernel's maximum (2^64 - 2): a write to it blocks. */
+function fullBlockingEventfd(): number {
+  const fd = native.eventfdCreate();
+  for (let value = 2 ** 52; value >= 1; value /= 2) while (native.eventfdSignal(fd, value));
+  native.setNonBlocking(fd, false);
+  return fd;
 }
 
 function connectClient(): Promise<Vchan> {
@@ -261,6 +282,104 @@ describe("an shm vchan client against a lying server", () => {
   it("refuses a rendezvous message with a bad magic", async () => {
     hostileServer(() => undefined, 0x12345678);
     await expect(connectClient()).rejects.toMatchObject({ code: "VCHAN_BAD_PEER" });
+  });
+
+  it.each<[string, () => [number, number]]>([
+    [
+      "a socket holding 3 bytes as its wait fd",
+      () => {
+        const [ours, theirs] = native.socketpair("stream");
+        native.sendmsg(theirs, new Uint8Array([1, 2, 3]));
+        cleanups.push(() => native.close(theirs));
+        return [ours, native.eventfdCreate()];
+      },
+    ],
+    [
+      "a socket nobody reads as its kick fd",
+      () => {
+        const [ours, theirs] = native.socketpair("stream");
+        native.close(theirs);
+        return [native.eventfdCreate(), ours];
+      },
+    ],
+    ["a memfd as its kick fd", () => [native.eventfdCreate(), native.memfdCreate("not-an-eventfd", 8)]],
+    [
+      "a semaphore-mode eventfd as its wait fd",
+      () => [native.eventfdCreate({ semaphore: true }), native.eventfdCreate()],
+    ],
+    [
+      "one eventfd for both directions",
+      () => {
+        const fd = native.eventfdCreate();
+        return [fd, native.dup(fd)];
+      },
+    ],
+  ])("refuses %s, and keeps none of what it received", async (_, make) => {
+    const fds = make();
+    const peer = hostileServer(() => undefined, HELLO[0], fds);
+    const before = openFds();
+    const error = await connectClient().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(VchanError);
+    expect((error as VchanError).code).toBe("VCHAN_BAD_PEER");
+    expect((error as VchanError).message).toMatch(/event channel/);
+    // Only the hostile server's accepted connection is new.
+    expect(openFds()).toBe(before + peer.accepted.length);
+    // The server's later signals reach nothing of ours.
+    native.eventfdSignal(fds[0], 2 ** 50);
+    await new Promise((resolve) => setImmediate(resolve));
+  });
+
+  it("makes the eventfds it receives non-blocking, so a full counter never blocks its kick", async () => {
+    const full = fullBlockingEventfd();
+    hostileServer(() => undefined, HELLO[0], [native.eventfdCreate(), full]);
+    const client = await connectClient();
+    expect(client.isOpen()).toBe(VCHAN_CONNECTED);
+    // O_NONBLOCK (04000 octal) is now set on the shared file.
+    const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${full}`, "utf8"))?.[1];
+    expect(Number.parseInt(flags ?? "0", 8) & 0o4000).toBe(0o4000);
+    expect(client.send(new Uint8Array(100).fill(1))).toBe(true);
+    client.close();
+  });
+
+  it(
+    "stays responsive in its own process when the server hands it a blocking eventfd with a full counter",
+    { timeout: 20_000 },
+    async () => {
+      hostileServer(() => undefined, HELLO[0], [native.eventfdCreate(), fullBlockingEventfd()]);
+      const child = spawnTs("test/vchan/peers/vchan-peer.ts", ["shm", "client", dir.dir, String(PORT), "send", "1000"]);
+      const done = finished(child);
+      // A client blocked in write() never exits by itself: give up after 10 s.
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      try {
+        const result = await done;
+        expect(result.stdout).toBe("connected\n");
+        expect(result.signal).toBeNull();
+        expect(result.code).toBe(0);
+      } finally {
+        clearTimeout(timer);
+        child.kill();
+      }
+    },
+  );
+
+  it("ends the channel when the server keeps waking it without changing anything", async () => {
+    const peer = hostileServer(() => undefined);
+    const client = await connectClient();
+    const gone = once(client, "disconnect");
+    let kicks = 0;
+    // An honest server kicks only after changing an index or its live byte; this one never does.
+    while (client.isOpen() === VCHAN_CONNECTED && kicks < 1000) {
+      peer.kick();
+      kicks += 1;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(client.isOpen()).toBe(VCHAN_DISCONNECTED);
+    expect(kicks).toBeLessThanOrEqual(100);
+    await gone;
+    // It hears nothing more: its wait fd is no longer polled.
+    peer.kick();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(client.dataReady()).toBe(0);
   });
 
   it("reads nothing when the server's producer index lies, and sees a zeroed live byte as gone", async () => {
