@@ -532,20 +532,22 @@ export class MemfdGrantTable implements GrantTable {
     const fd = await connectWhenListening(socketPath, { signal });
     let fds: number[] = [];
     // Connected: the granter has had its chance to listen; now it must answer in time.
-    const deadline = new AbortController();
+    const wait = new AbortController();
+    const onAbort = (): void => wait.abort(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
     const timer = setTimeout(() => {
-      deadline.abort(
+      wait.abort(
         new ShmError(
           "GRANT_TIMEOUT",
           `domain ${domain} sent no grant pool offer on ${socketPath} within ${this.#offerTimeoutMs} ms`,
         ),
       );
     }, this.#offerTimeoutMs);
-    const waitSignal = signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]);
     try {
       const hello = new Uint8Array(16);
       for (;;) {
-        await whenReadable(fd, waitSignal);
+        await whenReadable(fd, wait.signal);
         const received = native.recvmsg(fd, hello, 2);
         if (received === null) continue;
         fds = received.fds;
@@ -597,6 +599,7 @@ export class MemfdGrantTable implements GrantTable {
       fds = [];
     } finally {
       clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
       native.close(fd);
       for (const extra of fds) native.close(extra);
     }
