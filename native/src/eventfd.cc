@@ -1,4 +1,5 @@
 // eventfd: the cross-process wake-up primitive (Xen's event channel stand-in).
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -27,6 +28,17 @@ Napi::Value EventfdSignal(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   int64_t value = info.Length() > 1 && !info[1].IsUndefined() ? ArgInteger(info, 1, "value", 1, INT64_C(1) << 53) : 1;
   uint64_t raw = static_cast<uint64_t>(value);
+  // The fd's O_NONBLOCK flag is shared with every process holding it, and a
+  // hostile one can clear it: ask poll() first, so a full counter gives
+  // "false" instead of a write() that blocks the event loop.
+  pollfd ready{fd, POLLOUT, 0};
+  int polled;
+  do {
+    polled = ::poll(&ready, 1, 0);
+  } while (polled < 0 && errno == EINTR);
+  if (polled < 0) ThrowErrno(info.Env(), "poll", errno);
+  if (ready.revents & POLLNVAL) ThrowErrno(info.Env(), "write", EBADF);
+  if (polled == 0 || !(ready.revents & POLLOUT)) return Napi::Boolean::New(info.Env(), false);
   ssize_t n;
   do {
     n = ::write(fd, &raw, sizeof raw);
@@ -42,6 +54,15 @@ Napi::Value EventfdSignal(const Napi::CallbackInfo& info) {
 Napi::Value EventfdConsume(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   uint64_t raw = 0;
+  // As for signal: an empty counter on an fd someone made blocking must not block us.
+  pollfd ready{fd, POLLIN, 0};
+  int polled;
+  do {
+    polled = ::poll(&ready, 1, 0);
+  } while (polled < 0 && errno == EINTR);
+  if (polled < 0) ThrowErrno(info.Env(), "poll", errno);
+  if (ready.revents & POLLNVAL) ThrowErrno(info.Env(), "read", EBADF);
+  if (polled == 0 || !(ready.revents & POLLIN)) return Napi::Number::New(info.Env(), 0);
   ssize_t n;
   do {
     n = ::read(fd, &raw, sizeof raw);

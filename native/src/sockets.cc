@@ -148,7 +148,8 @@ Napi::Value Sendmsg(const Napi::CallbackInfo& info) {
   }
   ssize_t sent;
   do {
-    sent = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+    // MSG_DONTWAIT: never block, even if another holder of the socket cleared O_NONBLOCK.
+    sent = ::sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
@@ -182,7 +183,7 @@ Napi::Value Recvmsg(const Napi::CallbackInfo& info) {
   }
   ssize_t received;
   do {
-    received = ::recvmsg(fd, &message, MSG_CMSG_CLOEXEC);
+    received = ::recvmsg(fd, &message, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
   } while (received < 0 && errno == EINTR);
   if (received < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();

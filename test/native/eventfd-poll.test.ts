@@ -38,6 +38,14 @@ describe("eventfd", () => {
     expect(() => native.eventfdConsume(fd)).toThrow(expect.objectContaining({ code: "EBADF", syscall: "read" }));
   });
 
+  it("never blocks, even on an eventfd someone made blocking: an empty counter reads as 0", () => {
+    const fd = track(native.eventfdCreate());
+    native.setNonBlocking(fd, false);
+    expect(native.eventfdConsume(fd)).toBe(0);
+    expect(native.eventfdSignal(fd, 2)).toBe(true);
+    expect(native.eventfdConsume(fd)).toBe(2);
+  });
+
   it("rejects values the counter cannot take", () => {
     const fd = track(native.eventfdCreate());
     expect(() => native.eventfdSignal(fd, 0)).toThrow(RangeError);

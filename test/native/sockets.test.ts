@@ -53,6 +53,17 @@ describe.each(["stream", "seqpacket"] as const)("AF_UNIX %s sockets", (type) => 
     expect(counters).toEqual([1, 2, 3]);
   });
 
+  it("never blocks in recvmsg or sendmsg, even on a socket someone made blocking", () => {
+    const [a, b] = pair(type);
+    native.setNonBlocking(b, false);
+    expect(native.recvmsg(b, new Uint8Array(8), 0)).toBeNull();
+    native.setNonBlocking(a, false);
+    const chunk = new Uint8Array(type === "stream" ? 65536 : 4096);
+    let full = false;
+    for (let i = 0; i < 10_000 && !full; i++) full = native.sendmsg(a, chunk) === null;
+    expect(full).toBe(true);
+  });
+
   it("returns null when nothing is there and bytes 0 once the peer closed", () => {
     const [a, b] = pair(type);
     expect(native.recvmsg(b, new Uint8Array(8), 0)).toBeNull();

@@ -7,11 +7,18 @@ const socketPath = process.argv[2];
 if (socketPath === undefined) throw new Error("usage: shared-memory-peer SOCKET");
 
 const fd = native.socket("stream");
-native.setNonBlocking(fd, false);
 native.connect(fd, socketPath);
 const buffer = new Uint8Array(16);
-const received = native.recvmsg(fd, buffer, 8);
-if (received === null || received.fds.length !== 3) throw new Error("expected 3 fds");
+const received = await new Promise<native.Received>((resolve) => {
+  const poll = new native.Poll(fd, () => {
+    const message = native.recvmsg(fd, buffer, 8);
+    if (message === null) return;
+    poll.close();
+    resolve(message);
+  });
+  poll.start(native.POLL_READABLE);
+});
+if (received.fds.length !== 3) throw new Error("expected 3 fds");
 const [memfd, wakeMe, wakeParent] = received.fds as [number, number, number];
 
 const size = native.fileSize(memfd);
