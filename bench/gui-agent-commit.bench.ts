@@ -79,26 +79,33 @@ async function run(context: BenchContext, placement: Placement): Promise<BenchRo
   const daemonLine = lines(daemon);
   const appLine = lines(app);
   await appLine(); // ready
-  await daemonLine(); // the first full frame
+  await daemonLine(); // ready
 
+  /**
+   * `iterations` commits of one kind, paced by frame callbacks: each sample is
+   * the time from the app's commit to the SHMIMAGE decoded at the daemon, both
+   * CLOCK_MONOTONIC, matched by order (one SHMIMAGE per commit).
+   */
   async function measure(
     kind: "full" | "small",
     iterations: number,
   ): Promise<{ samples: number[]; inAgent: number[]; bytesPerFrame: number }> {
-    const run = async (): Promise<number> => {
-      app.stdin?.write(`${kind}\n`);
-      const start = BigInt(await appLine());
-      const [arrived] = (await daemonLine()).split(" ");
-      return Number(BigInt(arrived as string) - start) / 1000;
+    const batch = async (count: number): Promise<{ samples: number[]; inAgent: number[] }> => {
+      const first = agent.counters.shmimages;
+      const inAgent: number[] = [];
+      agent.bridge.onCommitTimed = (nanos) => inAgent.push(nanos / 1000);
+      app.stdin?.write(`${kind} ${count}\n`);
+      const starts = (await appLine()).split(" ").map(BigInt);
+      agent.bridge.onCommitTimed = null;
+      if (agent.counters.shmimages - first !== count) throw new Error("one SHMIMAGE per commit expected");
+      daemon.stdin?.write(`times ${first} ${count}\n`);
+      const arrivals = (await daemonLine()).split(" ").map(BigInt);
+      const samples = starts.map((start, i) => Number((arrivals[i] as bigint) - start) / 1000);
+      return { samples, inAgent };
     };
-    for (let i = 0; i < Math.min(20, iterations); i++) await run();
+    await batch(Math.min(20, iterations));
     const copiedBefore = agent.counters.bytesCopied;
-    const samples: number[] = [];
-    const inAgent: number[] = [];
-    for (let i = 0; i < iterations; i++) {
-      samples.push(await run());
-      inAgent.push(agent.counters.lastCommitNanos / 1000);
-    }
+    const { samples, inAgent } = await batch(iterations);
     return { samples, inAgent, bytesPerFrame: (agent.counters.bytesCopied - copiedBefore) / iterations };
   }
 
@@ -116,6 +123,7 @@ async function run(context: BenchContext, placement: Placement): Promise<BenchRo
   app.stdin?.end();
   await new Promise((resolve) => app.once("exit", resolve));
   agent.stop();
+  daemon.stdin?.end();
   await new Promise((resolve) => daemon.once("exit", resolve));
   rmSync(dir, { recursive: true, force: true });
 

@@ -165,6 +165,9 @@ export class WindowBridge {
     );
   }
 
+  /** Told the duration (ns) of every commit the bridge handles, from the commit signal to its last SHMIMAGE written. */
+  onCommitTimed: ((nanos: number) => void) | null = null;
+
   /** The daemon link now in use, if any. */
   get link(): DaemonLink | null {
     return this.#link;
@@ -440,6 +443,7 @@ export class WindowBridge {
     }
     for (const rect of damage) this.#sendShmimage(window, rect);
     this.counters.lastCommitNanos = Number(process.hrtime.bigint() - start);
+    this.onCommitTimed?.(this.counters.lastCommitNanos);
   }
 
   #onUnmap(window: QubesWindow): void {

@@ -1,25 +1,30 @@
 // The daemon side of the agent benchmark, in its own process: connects to
-// the agent as its GUI daemon and prints the CLOCK_MONOTONIC time (ns) at
-// which each SHMIMAGE for the window titled "bench" arrives, and the
-// damaged area.
+// the agent as its GUI daemon and notes the CLOCK_MONOTONIC time (ns) at
+// which each SHMIMAGE arrives, as it is decoded. A line "times FROM COUNT" on
+// stdin prints, once they have arrived, the times of SHMIMAGEs FROM to
+// FROM + COUNT - 1 (counted from the first) on one line; nothing is printed
+// while frames flow.
+import { createInterface } from "node:readline";
+
 import { connectDaemonPeer } from "../../test/helpers/daemon-peer.ts";
 
 const [agentDomain, socketDir] = [Number(process.argv[2]), process.argv[3] as string];
 const peer = await connectDaemonPeer({ agentDomain, guiDomain: 0, socketDir });
-let seen = 0;
-for (;;) {
-  const image = await peer
-    .waitFor(
-      () => {
-        const window = [...peer.windows.values()].find((w) => w.title === "bench" && !w.destroyed);
-        return window === undefined ? undefined : peer.messages("SHMIMAGE", window.id)[seen];
-      },
-      "SHMIMAGE",
-      600_000,
-    )
-    .catch(() => null);
-  if (image === null) break;
-  const now = process.hrtime.bigint();
-  seen += 1;
-  process.stdout.write(`${now} ${image.width}x${image.height}\n`);
+const arrivals: bigint[] = [];
+let wanted = Number.POSITIVE_INFINITY;
+let answer: (() => void) | null = null;
+peer.listen((message) => {
+  if (message.type !== "SHMIMAGE") return;
+  arrivals.push(process.hrtime.bigint());
+  if (answer !== null && arrivals.length >= wanted) answer();
+});
+process.stdout.write("ready\n");
+for await (const line of createInterface({ input: process.stdin })) {
+  const [, from, count] = line.split(" ").map(Number) as [number, number, number];
+  wanted = from + count;
+  if (arrivals.length < wanted) await new Promise<void>((resolve) => (answer = resolve));
+  answer = null;
+  process.stdout.write(`${arrivals.slice(from, from + count).join(" ")}\n`);
 }
+// stdin ended: the benchmark is over.
+peer.close();

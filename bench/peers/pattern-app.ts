@@ -1,7 +1,9 @@
 // The app side of the agent benchmark, in its own process: a 1920×1080
-// pattern window on WAYLAND_DISPLAY; for each line "full" or "small" on stdin
-// it commits that damage and prints the CLOCK_MONOTONIC time (ns) taken just
-// before the commit.
+// pattern window on WAYLAND_DISPLAY. For each line "full N" or "small N" on
+// stdin it commits that damage N times, each after the previous frame
+// callback (the pacing of a real app), and then prints the N CLOCK_MONOTONIC
+// times (ns) taken just before each commit, on one line. Nothing is printed
+// while it runs, so the measured path carries no harness traffic.
 import { createInterface } from "node:readline";
 
 import { PatternClient } from "../../test/helpers/pattern-client.ts";
@@ -11,9 +13,13 @@ if (display === undefined) throw new Error("WAYLAND_DISPLAY is not set");
 const client = await PatternClient.open(display, 1920, 1080, "bench");
 process.stdout.write("ready\n");
 for await (const line of createInterface({ input: process.stdin })) {
-  const rect = line === "full" ? { x: 0, y: 0, width: 1920, height: 1080 } : { x: 700, y: 300, width: 64, height: 64 };
-  const start = process.hrtime.bigint();
-  await client.commitPrepared(rect);
-  process.stdout.write(`${start}\n`);
+  const [kind, count] = line.split(" ");
+  const rect = kind === "full" ? { x: 0, y: 0, width: 1920, height: 1080 } : { x: 700, y: 300, width: 64, height: 64 };
+  const starts: bigint[] = [];
+  for (let i = 0; i < Number(count); i++) {
+    starts.push(process.hrtime.bigint());
+    await client.commitPreparedAndWait(rect);
+  }
+  process.stdout.write(`${starts.join(" ")}\n`);
 }
 client.close();

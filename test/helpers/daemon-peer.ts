@@ -67,6 +67,7 @@ export class DaemonPeer {
   readonly #agentDomain: number;
   readonly #decoder: StreamDecoder;
   readonly #waiters: Array<() => void> = [];
+  readonly #listeners: Array<(message: Message) => void> = [];
   readonly #raw: Uint8Array[] = [];
   #closed = false;
   /** Any protocol error seen in the agent's bytes (a test asserts there is none). */
@@ -152,6 +153,11 @@ export class DaemonPeer {
     );
   }
 
+  /** Calls `listener` with every agent message as soon as it is decoded (for benchmarks: no scans). */
+  listen(listener: (message: Message) => void): void {
+    this.#listeners.push(listener);
+  }
+
   /** Every byte the agent wrote, from its version word on. */
   rawBytes(): Uint8Array {
     return Buffer.concat(this.#raw);
@@ -199,6 +205,7 @@ export class DaemonPeer {
 
   #onMessage(message: Message): void {
     this.received.push(message);
+    for (const listener of this.#listeners) listener(message);
     const window = this.windows.get(message.window);
     switch (message.type) {
       case "CREATE":

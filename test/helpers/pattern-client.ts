@@ -152,6 +152,19 @@ export class PatternClient {
     this.#surface.request("commit");
   }
 
+  /**
+   * Like {@link commitPrepared}, with a frame callback: resolves when the
+   * compositor says the frame was shown (the agent: copied and announced),
+   * the pacing a real app follows.
+   */
+  async commitPreparedAndWait(rect: PatternRect): Promise<void> {
+    const buffer = this.#buffers[this.#next] as Buffer;
+    if (buffer.busy) await new Promise<void>((resolve) => buffer.released.push(resolve));
+    const shown = new Promise<void>((resolve) => this.#surface.request("frame").on("done", () => resolve()));
+    await this.commitPrepared(rect);
+    await shown;
+  }
+
   /** Disconnects (the window goes away). */
   close(): void {
     this.connection.destroy();
