@@ -455,3 +455,36 @@ describe("configure handshake", () => {
     }
   });
 });
+
+describe("cursors", () => {
+  it("sends each window its cursor when the pointer moves between two windows of one app kind", async () => {
+    const first = await openPatternWindow("cursor A", 100, 100);
+    const second = await openPatternWindow("cursor B", 100, 100);
+    try {
+      first.client.useCursorImage();
+      second.client.useCursorImage();
+      await first.client.connection.roundtrip();
+      await second.client.connection.roundtrip();
+      peer.send({ type: "MOTION", window: first.window.id, x: 5, y: 5, state: 0, is_hint: 0 });
+      const a = await peer.waitFor(() => peer.messages("CURSOR", first.window.id)[0], "A's cursor");
+      peer.send({
+        type: "CROSSING",
+        window: first.window.id,
+        event_type: 8,
+        x: 5,
+        y: 5,
+        state: 0,
+        mode: 0,
+        detail: 0,
+        focus: 0,
+      });
+      peer.send({ type: "MOTION", window: second.window.id, x: 5, y: 5, state: 0, is_hint: 0 });
+      const b = await peer.waitFor(() => peer.messages("CURSOR", second.window.id)[0], "B's cursor");
+      // An app's own cursor image cannot be named: the host's default pointer.
+      expect([a.cursor, b.cursor]).toEqual([0, 0]);
+    } finally {
+      first.client.close();
+      second.client.close();
+    }
+  });
+});

@@ -165,6 +165,17 @@ export class PatternClient {
     await shown;
   }
 
+  /**
+   * Binds the seat's pointer and, at every pointer enter, sets a cursor
+   * image of its own (a 1×1 surface), as themed apps do.
+   */
+  useCursorImage(): void {
+    const compositor = this.connection.bind("wl_compositor", 4);
+    const cursor = compositor.request("create_surface");
+    const pointer = this.connection.bind("wl_seat", 5).request("get_pointer");
+    pointer.on("enter", (serial) => pointer.request("set_cursor", serial, cursor, 0, 0));
+  }
+
   /** Disconnects (the window goes away). */
   close(): void {
     this.connection.destroy();
