@@ -12,7 +12,6 @@ import {
   StreamDecoder,
   acceptDaemonVersion,
   encodeVersion,
-  formatVersion,
   type Message,
   type XconfMessage,
 } from "../protocol/index.ts";
@@ -185,9 +184,4 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
     this.#onData();
     this.close("the daemon went away");
   };
-}
-
-/** A readable version for logs ("1.8"). */
-export function describeVersion(version: number): string {
-  return formatVersion(version);
 }

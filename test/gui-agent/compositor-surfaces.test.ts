@@ -6,9 +6,8 @@
 // are cut off while weston-simple-shm keeps running.
 import { describe, expect, it } from "vitest";
 
-import { POLL_READABLE, Poll, close, connect as connectSocket, recvmsg, sendmsg, socket } from "../../native/index.ts";
-
 import type { ShellWindow, WindowCommit } from "../../gui-agent/compositor/index.ts";
+import { rawExchange } from "../helpers/raw-wayland.ts";
 import {
   ClientShmPool,
   ProtocolError,
@@ -453,36 +452,6 @@ function stringWords(text: string): number[] {
   bytes.set(Buffer.from(text, "latin1"));
   const view = new DataView(bytes.buffer);
   return Array.from({ length: bytes.length / 4 }, (_, i) => view.getUint32(i * 4, true));
-}
-
-/** Sends `bytes` on a raw connection and collects what comes back until the compositor hangs up. */
-function rawExchange(socketPath: string, bytes: Uint8Array): Promise<{ received: Uint8Array; closed: boolean }> {
-  const fd = socket("stream");
-  connectSocket(fd, socketPath);
-  sendmsg(fd, bytes);
-  return new Promise((resolve) => {
-    const chunks: Uint8Array[] = [];
-    const buffer = new Uint8Array(4096);
-    const poll = new Poll(fd, () => {
-      for (;;) {
-        let got;
-        try {
-          got = recvmsg(fd, buffer, 0);
-        } catch {
-          got = { bytes: 0, fds: [] };
-        }
-        if (got === null) return;
-        if (got.bytes === 0) {
-          poll.close();
-          close(fd);
-          resolve({ received: new Uint8Array(Buffer.concat(chunks)), closed: true });
-          return;
-        }
-        chunks.push(buffer.slice(0, got.bytes));
-      }
-    });
-    poll.start(POLL_READABLE);
-  });
 }
 
 /** The wl_display.error events in a byte stream. */

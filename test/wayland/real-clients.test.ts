@@ -9,8 +9,8 @@ import path from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import { close, connect as connectSocket, recvmsg, sendmsg, socket, POLL_READABLE, Poll } from "../../native/index.ts";
 import { connect, type ClientConnection } from "../../wayland/index.ts";
+import { rawExchange } from "../helpers/raw-wayland.ts";
 import { requireProgram } from "../helpers/compositors.ts";
 import { temporaryDirectory } from "../helpers/processes.ts";
 import { createTestCompositor, type TestCompositor } from "../helpers/test-compositor.ts";
@@ -45,36 +45,6 @@ function run(program: string, args: string[], env: NodeJS.ProcessEnv): Promise<{
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, out }));
-  });
-}
-
-/** Sends `bytes` on a fresh raw connection and collects what comes back until the server hangs up. */
-function rawExchange(socketPath: string, bytes: Uint8Array): Promise<{ received: Uint8Array; closed: boolean }> {
-  const fd = socket("stream");
-  connectSocket(fd, socketPath);
-  sendmsg(fd, bytes);
-  return new Promise((resolve) => {
-    const chunks: Uint8Array[] = [];
-    const buffer = new Uint8Array(4096);
-    const poll = new Poll(fd, () => {
-      for (;;) {
-        let got;
-        try {
-          got = recvmsg(fd, buffer, 0);
-        } catch {
-          got = { bytes: 0, fds: [] };
-        }
-        if (got === null) return;
-        if (got.bytes === 0) {
-          poll.close();
-          close(fd);
-          resolve({ received: new Uint8Array(Buffer.concat(chunks)), closed: true });
-          return;
-        }
-        chunks.push(buffer.slice(0, got.bytes));
-      }
-    });
-    poll.start(POLL_READABLE);
   });
 }
 
