@@ -77,41 +77,14 @@ export interface PixelBuffer {
 }
 
 /**
- * Copies `rect` (clipped to both buffers) from `source` to the same place in
- * `target`, row by row — one copy when both rows are whole and the strides
- * match. Returns the number of bytes copied. Pixel formats XRGB8888 and
- * ARGB8888 in a little-endian wl_shm buffer are byte-for-byte the protocol's
- * BGRX, so no conversion happens.
- */
-export function copyRect(source: PixelBuffer, target: PixelBuffer, rect: Rect): number {
-  const clipped = intersect(intersect(rect, { x: 0, y: 0, width: source.width, height: source.height }), {
-    x: 0,
-    y: 0,
-    width: target.width,
-    height: target.height,
-  });
-  if (isEmpty(clipped)) return 0;
-  const rowBytes = clipped.width * 4;
-  if (source.stride === target.stride && rowBytes === source.stride) {
-    const start = clipped.y * source.stride;
-    const length = clipped.height * source.stride;
-    target.bytes.set(source.bytes.subarray(start, start + length), start);
-    return length;
-  }
-  for (let row = clipped.y; row < clipped.y + clipped.height; row++) {
-    const from = row * source.stride + clipped.x * 4;
-    const to = row * target.stride + clipped.x * 4;
-    target.bytes.set(source.bytes.subarray(from, from + rowBytes), to);
-  }
-  return rowBytes * clipped.height;
-}
-
-/**
  * Copies a `width` × `height` block from (`sourceX`, `sourceY`) of `source`
- * to (`targetX`, `targetY`) of `target`, clipped to both buffers. Returns the
- * bytes copied. This is how a surface placed at an offset inside its window
- * (a subsurface, or a main surface whose window geometry starts inside it)
- * lands in the window's framebuffer.
+ * to (`targetX`, `targetY`) of `target`, clipped to both buffers, row by row
+ * (one copy when whole rows of equal stride are copied). Returns the bytes
+ * copied. This is how a surface placed at an offset inside its window (a
+ * subsurface, or a main surface whose window geometry starts inside it)
+ * lands in the window's framebuffer. XRGB8888 and ARGB8888 in a
+ * little-endian wl_shm buffer are byte for byte the protocol's BGRX: no
+ * conversion happens.
  */
 export function copyBlock(
   source: PixelBuffer,

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 
 import { cursorFromName, CURSOR_DEFAULT } from "../../gui-agent/cursors.ts";
-import { coalesceDamage, copyRect, MAX_DAMAGE_RECTS, type PixelBuffer } from "../../gui-agent/damage.ts";
+import { coalesceDamage, copyBlock, MAX_DAMAGE_RECTS, type PixelBuffer } from "../../gui-agent/damage.ts";
 import { contains, type Rect } from "../../gui-agent/geometry.ts";
 import {
   BTN_LEFT,
@@ -75,11 +75,11 @@ describe("damage coalescing", () => {
   });
 });
 
-describe("copyRect", () => {
+describe("copyBlock", () => {
   it("copies exactly the rectangle's bytes between buffers of different strides", () => {
     const source = pixels(100, 50, 100 * 4 + 64, (i) => i % 251);
     const target = pixels(100, 50);
-    const copied = copyRect(source, target, { x: 10, y: 5, width: 64, height: 20 });
+    const copied = copyBlock(source, 10, 5, target, 10, 5, 64, 20);
     expect(copied).toBe(64 * 20 * 4);
     for (let y = 0; y < 50; y++) {
       for (let x = 0; x < 100; x++) {
@@ -94,8 +94,17 @@ describe("copyRect", () => {
   it("copies a full-width band in one piece and clips to the smaller buffer", () => {
     const source = pixels(64, 64, 256, () => 7);
     const target = pixels(64, 32);
-    expect(copyRect(source, target, { x: 0, y: 0, width: 64, height: 64 })).toBe(64 * 32 * 4);
+    expect(copyBlock(source, 0, 0, target, 0, 0, 64, 64)).toBe(64 * 32 * 4);
     expect(target.bytes.every((b) => b === 7)).toBe(true);
+  });
+
+  it("moves a block between offsets, clipped where the source starts outside its buffer", () => {
+    const source = pixels(8, 8, 32, (i) => i & 0xff);
+    const target = pixels(8, 8);
+    // Source (-2, 0) is off the left edge: the two columns there are not copied.
+    expect(copyBlock(source, -2, 0, target, 3, 1, 4, 2)).toBe(2 * 2 * 4);
+    expect([...target.bytes.subarray(1 * 32 + 5 * 4, 1 * 32 + 7 * 4)]).toEqual([...source.bytes.subarray(0, 8)]);
+    expect(target.bytes.subarray(1 * 32 + 3 * 4, 1 * 32 + 5 * 4).every((b) => b === 0)).toBe(true);
   });
 });
 
