@@ -8,7 +8,7 @@ import importX from "eslint-plugin-import-x";
 /** folder -> folders it may import (architecture.md, "Layers"). */
 const layers = {
   native: [],
-  shm: ["native"],
+  shm: ["native", "protocol"],
   vchan: ["shm", "native"],
   protocol: [],
   wayland: ["native"],

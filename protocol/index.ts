@@ -67,10 +67,32 @@ export type { Negotiation, ScreenSize } from "./handshake.ts";
 export { sanitizeClassField, sanitizeTitle } from "./sanitize.ts";
 export { wmclassField, wmnameData } from "./text.ts";
 export { SessionValidator } from "./validate.ts";
+export { FRAMEBUFFER_BYTES_PER_PIXEL, checkDumpGeometry, framebufferPages } from "./framebuffer.ts";
+export type { DumpGeometry, DumpGeometryError } from "./framebuffer.ts";
+export {
+  offsetInWindow,
+  sameRect,
+  screenPoint,
+  screenRect,
+  screenRectFromVm,
+  vmPoint,
+  vmRect,
+  windowPoint,
+  windowRect,
+} from "./geometry.ts";
 export type {
-  KnownWindow,
+  PlainPoint,
+  PlainRect,
+  ScreenPoint,
   ScreenRect,
   Size,
+  VmPoint,
+  VmRect,
+  WindowPoint,
+  WindowRect,
+} from "./geometry.ts";
+export type {
+  KnownWindow,
   Trusted,
   TrustedCursorShape,
   TrustedMessage,
@@ -78,7 +100,5 @@ export type {
   ValidationResult,
   ValidatorConfig,
   ValidatorCounters,
-  VmRect,
-  WindowRect,
   WindowStateFlags,
 } from "./validate.ts";

@@ -15,7 +15,6 @@ import {
   DEFAULT_CLIPBOARD_BUFFER_SIZE,
   MAX_CLIPBOARD_BUFFER_SIZE,
   MAX_CLIPBOARD_SIZE,
-  MAX_GRANT_REFS_COUNT,
   MAX_OVERRIDE_REDIRECT_PERCENTAGE,
   MAX_WINDOW_HEIGHT,
   MAX_WINDOW_WIDTH,
@@ -33,9 +32,19 @@ import {
   WINDOW_FLAG_DEMANDS_ATTENTION,
   WINDOW_FLAG_FULLSCREEN,
   WINDOW_FLAG_MINIMIZE,
-  XC_PAGE_SIZE,
 } from "./constants.ts";
 import { ClampNotice, DroppedMessage, ProtocolViolation } from "./errors.ts";
+import { checkDumpGeometry, type DumpGeometry } from "./framebuffer.ts";
+import {
+  sameRect,
+  screenRect,
+  vmRect,
+  windowRect,
+  type ScreenRect,
+  type Size,
+  type VmRect,
+  type WindowRect,
+} from "./geometry.ts";
 import type {
   ClipboardDataMessage,
   ConfigureMessage,
@@ -55,36 +64,6 @@ declare const trustedBrand: unique symbol;
 
 /** Marks a value produced by the validator; a cast to it anywhere else is a bug. */
 export type Trusted<T> = T & { readonly [trustedBrand]: true };
-
-/** A rectangle in the domain's root coordinates (VM space), in pixels. */
-export interface VmRect {
-  readonly x: number;
-  readonly y: number;
-  readonly width: number;
-  readonly height: number;
-}
-
-/** A rectangle relative to a window's own top-left corner (its image space), in pixels. */
-export interface WindowRect {
-  readonly x: number;
-  readonly y: number;
-  readonly width: number;
-  readonly height: number;
-}
-
-/** A rectangle on the host screen (screen space), in pixels. */
-export interface ScreenRect {
-  readonly x: number;
-  readonly y: number;
-  readonly width: number;
-  readonly height: number;
-}
-
-/** A width and height in pixels. */
-export interface Size {
-  readonly width: number;
-  readonly height: number;
-}
 
 /** Window state bits after masking, as the host understands them. */
 export interface WindowStateFlags {
@@ -145,10 +124,10 @@ type TrustedBody =
   | {
       readonly type: "WINDOW_DUMP";
       readonly window: number;
-      readonly width: number;
-      readonly height: number;
+      /** The image (enough pages for width·height·4 bytes) or "empty" (no image; no refs). */
+      readonly geometry: DumpGeometry;
       readonly bpp: number;
-      /** One grant reference per 4 KiB page, enough pages for width·height·4 bytes. */
+      /** One grant reference per 4 KiB page, in page order; empty for an empty image. */
       readonly grantRefs: Uint32Array;
     }
   | { readonly type: "CLIPBOARD_DATA"; readonly data: Uint8Array };
@@ -227,10 +206,6 @@ function clampInt(value: number, low: number, high: number): number {
   return value < low ? low : value > high ? high : value;
 }
 
-function sameRect(a: VmRect, b: VmRect): boolean {
-  return a.x === b.x && a.y === b.y && a.width === b.width && a.height === b.height;
-}
-
 /**
  * One domain session's validator. guid feeds it every decoded agent message
  * and tells it what the daemon itself sent (its CONFIGUREs, host-side MAPs,
@@ -270,7 +245,7 @@ export class SessionValidator {
     if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
       throw new RangeError(`screen must have a positive integer size, got ${width}x${height}`);
     }
-    this.workArea = config.workArea ?? { x: 0, y: 0, width: Math.ceil(width / 8) * 8, height };
+    this.workArea = config.workArea ?? screenRect(0, 0, Math.ceil(width / 8) * 8, height);
   }
 
   /** What the session knows about `window`, or undefined when it does not exist. */
@@ -514,7 +489,7 @@ export class SessionValidator {
     if (right <= left || bottom <= top) {
       return drop("SHMIMAGE_EMPTY", "MSG_SHMIMAGE rectangle is empty after clipping to the image");
     }
-    const rect = { x: left, y: top, width: right - left, height: bottom - top };
+    const rect = windowRect(left, top, right - left, bottom - top);
     const notices =
       rect.x !== x || rect.y !== y || rect.width !== width || rect.height !== height
         ? [clamp("SHMIMAGE_CLIPPED", `rectangle clipped: now ${rect.x},${rect.y} ${rect.width}x${rect.height}`)]
@@ -613,21 +588,23 @@ export class SessionValidator {
   }
 
   private dump(m: WindowDumpMessage, state: WindowState): ValidationResult {
-    const refs = m.grant_refs.length;
     if (m.dump_type !== WINDOW_DUMP_TYPE_GRANT_REFS) {
       return fatal("DUMP_BAD_TYPE", `MSG_WINDOW_DUMP of type ${m.dump_type}`);
     }
-    const width = m.width >>> 0;
-    const height = m.height >>> 0;
-    if (width > MAX_WINDOW_WIDTH || height > MAX_WINDOW_HEIGHT) {
-      return fatal("DUMP_TOO_LARGE", `MSG_WINDOW_DUMP of ${width}x${height}`);
+    const checked = checkDumpGeometry(m.width >>> 0, m.height >>> 0, m.grant_refs.length);
+    if (!checked.ok) return fatal(checked.error.code, `MSG_WINDOW_DUMP: ${checked.error.message}`);
+    const geometry = checked.value;
+    const notices: ClampNotice[] = [];
+    let grantRefs = m.grant_refs;
+    if (geometry.kind === "empty") {
+      // A 0-sized dump means "no image": nothing is mapped, whatever refs came with it.
+      if (grantRefs.length > 0) notices.push(clamp("DUMP_EMPTY_REFS", `empty image: ${grantRefs.length} refs ignored`));
+      grantRefs = new Uint32Array(0);
+      state.image = null;
+    } else {
+      state.image = { width: geometry.width, height: geometry.height };
     }
-    if (refs > MAX_GRANT_REFS_COUNT) return fatal("DUMP_TOO_BIG", `MSG_WINDOW_DUMP with ${refs} grant refs`);
-    if (refs * XC_PAGE_SIZE < width * height * 4) {
-      return fatal("DUMP_TOO_FEW_PAGES", `MSG_WINDOW_DUMP of ${width}x${height} with only ${refs} pages`);
-    }
-    state.image = { width, height };
-    return ok({ type: "WINDOW_DUMP", window: m.window, width, height, bpp: m.bpp >>> 0, grantRefs: m.grant_refs }, []);
+    return ok({ type: "WINDOW_DUMP", window: m.window, geometry, bpp: m.bpp >>> 0, grantRefs }, notices);
   }
 
   private clipboard(m: ClipboardDataMessage): ValidationResult {
@@ -652,12 +629,12 @@ export class SessionValidator {
 
   /** Clamps a CREATE/CONFIGURE geometry: now size ≤ 16384×6144, |x| ≤ 16384, |y| ≤ 6144. */
   private clampGeometry(x: number, y: number, width: number, height: number, notices: ClampNotice[]): VmRect {
-    const rect = {
-      x: clampInt(x, -MAX_WINDOW_WIDTH, MAX_WINDOW_WIDTH),
-      y: clampInt(y, -MAX_WINDOW_HEIGHT, MAX_WINDOW_HEIGHT),
-      width: Math.min(width, MAX_WINDOW_WIDTH),
-      height: Math.min(height, MAX_WINDOW_HEIGHT),
-    };
+    const rect = vmRect(
+      clampInt(x, -MAX_WINDOW_WIDTH, MAX_WINDOW_WIDTH),
+      clampInt(y, -MAX_WINDOW_HEIGHT, MAX_WINDOW_HEIGHT),
+      Math.min(width, MAX_WINDOW_WIDTH),
+      Math.min(height, MAX_WINDOW_HEIGHT),
+    );
     if (rect.width !== width || rect.height !== height) {
       notices.push(clamp("SIZE_CLAMPED", `size ${width}x${height}: now ${rect.width}x${rect.height}`));
     }
@@ -679,8 +656,9 @@ export class SessionValidator {
       return false;
     }
     const area = this.workArea.width * this.workArea.height;
-    if (this.overrideRedirectProtection && rect.width * rect.height * 100 > area * MAX_OVERRIDE_REDIRECT_PERCENTAGE) {
-      notices.push(clamp("OR_TOO_LARGE", `override-redirect window covers > 90 % of the work area: now managed`));
+    // 90 % or more is refused: one pixel stricter than upstream's `>`, so that no popup reaches 90 %.
+    if (this.overrideRedirectProtection && rect.width * rect.height * 100 >= area * MAX_OVERRIDE_REDIRECT_PERCENTAGE) {
+      notices.push(clamp("OR_TOO_LARGE", `override-redirect window covers ≥ 90 % of the work area: now managed`));
       return false;
     }
     return true;
@@ -703,7 +681,7 @@ export class SessionValidator {
     notices.push(
       clamp("OR_ON_SCREEN", `override-redirect window: now inside the work area at ${x},${y} ${width}x${height}`),
     );
-    return { x, y, width, height };
+    return vmRect(x, y, width, height);
   }
 }
 

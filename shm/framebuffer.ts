@@ -11,9 +11,16 @@
  * ({@link MappedFramebuffer}) maps the refs once per WINDOW_DUMP, zero copies.
  */
 import { PAGE_SIZE } from "../native/index.ts";
+import {
+  FRAMEBUFFER_BYTES_PER_PIXEL,
+  MAX_WINDOW_HEIGHT,
+  MAX_WINDOW_WIDTH,
+  XC_PAGE_SIZE,
+  checkDumpGeometry,
+  framebufferPages,
+} from "../protocol/index.ts";
 import { ShmError } from "./errors.ts";
 import {
-  MAX_REFS_PER_MAP,
   type ContiguousRange,
   type DomainId,
   type GrantMapping,
@@ -23,41 +30,32 @@ import {
 } from "./types.ts";
 
 /** Largest framebuffer width qubes-guid accepts, in pixels. */
-export const MAX_FRAMEBUFFER_WIDTH = 16384;
+export const MAX_FRAMEBUFFER_WIDTH = MAX_WINDOW_WIDTH;
 /** Largest framebuffer height qubes-guid accepts, in pixels. */
-export const MAX_FRAMEBUFFER_HEIGHT = 6144;
+export const MAX_FRAMEBUFFER_HEIGHT = MAX_WINDOW_HEIGHT;
 /** Bytes per BGRX pixel. */
-export const BYTES_PER_PIXEL = 4;
+export const BYTES_PER_PIXEL = FRAMEBUFFER_BYTES_PER_PIXEL;
 /** The page size of grant references (Xen's, whatever the host's). */
-export const GRANT_PAGE_SIZE = 4096;
+export const GRANT_PAGE_SIZE = XC_PAGE_SIZE;
 
-/** Pages a width × height BGRX framebuffer takes: ceil(width × height × 4 / 4096). */
-export function framebufferPages(width: number, height: number): number {
-  return Math.ceil((width * height * BYTES_PER_PIXEL) / GRANT_PAGE_SIZE);
-}
+export { framebufferPages };
 
 /**
- * Checks a framebuffer's geometry (hostile values welcome): null when
- * 1 ≤ width ≤ 16384, 1 ≤ height ≤ 6144 and `refCount` pages (≤ 98 304) hold
- * the image; otherwise why not. Never throws.
+ * Checks a framebuffer's geometry (hostile values welcome) by the protocol's
+ * one WINDOW_DUMP rule ({@link checkDumpGeometry}): null when it is an image
+ * that `refCount` pages hold, otherwise why not. An empty image (a zero
+ * width or height, which the validator accepts as "no image") has nothing
+ * to map or draw, so it is refused here. Never throws.
  */
 export function checkFramebufferGeometry(
   untrustedWidth: number,
   untrustedHeight: number,
   untrustedRefCount: number,
 ): string | null {
-  if (!Number.isInteger(untrustedWidth) || untrustedWidth < 1 || untrustedWidth > MAX_FRAMEBUFFER_WIDTH) {
-    return `width must be 1..${MAX_FRAMEBUFFER_WIDTH}, got ${String(untrustedWidth)}`;
-  }
-  if (!Number.isInteger(untrustedHeight) || untrustedHeight < 1 || untrustedHeight > MAX_FRAMEBUFFER_HEIGHT) {
-    return `height must be 1..${MAX_FRAMEBUFFER_HEIGHT}, got ${String(untrustedHeight)}`;
-  }
-  if (!Number.isInteger(untrustedRefCount) || untrustedRefCount < 1 || untrustedRefCount > MAX_REFS_PER_MAP) {
-    return `refs must number 1..${MAX_REFS_PER_MAP}, got ${String(untrustedRefCount)}`;
-  }
-  // Now both sides are in range: the product is exact in a double.
-  if (untrustedRefCount * GRANT_PAGE_SIZE < untrustedWidth * untrustedHeight * BYTES_PER_PIXEL) {
-    return `${untrustedRefCount} pages cannot hold a ${untrustedWidth}x${untrustedHeight} image`;
+  const checked = checkDumpGeometry(untrustedWidth, untrustedHeight, untrustedRefCount);
+  if (!checked.ok) return checked.error.message;
+  if (checked.value.kind === "empty") {
+    return `a ${untrustedWidth}x${untrustedHeight} dump means "no image": there is nothing to map`;
   }
   return null;
 }

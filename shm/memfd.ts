@@ -325,6 +325,21 @@ export class MemfdGrantTable implements GrantTable {
     return this.#peerPools.has(domain);
   }
 
+  detach(domain: DomainId): void {
+    const attaching = this.#attaching.get(domain);
+    if (attaching !== undefined) {
+      this.#attaching.delete(domain);
+      attaching.controller.abort(new ShmError("GRANT_STALE", `domain ${domain} was detached`));
+    }
+    for (const mapping of [...this.#mappings.keys()]) if (mapping.domain === domain) this.unmap(mapping);
+    const pool = this.#peerPools.get(domain);
+    if (pool === undefined) return;
+    this.#peerPools.delete(domain);
+    native.munmap(pool.tableBuffer);
+    native.close(pool.poolFd);
+    native.close(pool.tableFd);
+  }
+
   map(domain: DomainId, untrustedRefs: readonly GrantRef[], options: MapOptions = {}): GrantMapping {
     this.#checkAlive();
     const pool = this.#peerPools.get(domain);

@@ -120,6 +120,13 @@ export interface GrantTable {
    * nothing to do.
    */
   attach(domain: DomainId, options?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Forgets `domain`'s grants: unmaps every live mapping of that domain and
+   * lets go of what attach() fetched, so the next attach() fetches afresh
+   * (memfd: the domain's agent was replaced by a new process with a new
+   * pool; xen: unmaps only). Idempotent.
+   */
+  detach(domain: DomainId): void;
   /** Maps refs granted by `domain` as one zero-copy view. Throws a {@link ShmError} for a bad ref. */
   map(domain: DomainId, refs: readonly GrantRef[], options?: MapOptions): GrantMapping;
   /** Unmaps a mapping now; its buffer is detached. */

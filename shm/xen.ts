@@ -135,6 +135,10 @@ export class XenGrantTable implements GrantTable {
     return Promise.resolve();
   }
 
+  detach(domain: DomainId): void {
+    for (const mapping of [...this.#mappings.keys()]) if (mapping.domain === domain) this.unmap(mapping);
+  }
+
   map(domain: DomainId, untrustedRefs: readonly GrantRef[], options: MapOptions = {}): GrantMapping {
     checkDomainId(domain);
     const count = untrustedRefs.length;

@@ -4,6 +4,7 @@ import {
   SessionValidator,
   StreamDecoder,
   protocolVersion,
+  vmRect,
   type Message,
   type TrustedMessage,
   type UntrustedMessage,
@@ -227,8 +228,14 @@ describe("CREATE", () => {
     expect(notices(result)).toContain("OR_TOO_LARGE");
   });
 
-  it("keeps override-redirect for a window of exactly 90 % of the work area", () => {
+  it("refuses override-redirect for a window of exactly 90 % of the work area", () => {
     const result = session().validate(create({ x: 0, y: 0, width: 1920, height: 972, override_redirect: 1 }));
+    expect(accepted(result).overrideRedirect).toBe(false);
+    expect(notices(result)).toContain("OR_TOO_LARGE");
+  });
+
+  it("keeps override-redirect for a window one row under 90 % of the work area", () => {
+    const result = session().validate(create({ x: 0, y: 0, width: 1920, height: 971, override_redirect: 1 }));
     expect(accepted(result).overrideRedirect).toBe(true);
   });
 
@@ -296,7 +303,7 @@ describe("CONFIGURE", () => {
 
   it("refuses a different CONFIGURE while the daemon's own is pending", () => {
     const validator = withWindow({}, true);
-    validator.noteConfigureSent(W, { x: 0, y: 0, width: 800, height: 600 });
+    validator.noteConfigureSent(W, vmRect(0, 0, 800, 600));
     expectReaction(
       validator.validate(configure({ x: 1, y: 0, width: 800, height: 600 })),
       "CONFIGURE_PENDING",
@@ -307,7 +314,7 @@ describe("CONFIGURE", () => {
 
   it("an equal CONFIGURE acknowledges the pending one, then the agent may move again", () => {
     const validator = withWindow({}, true);
-    validator.noteConfigureSent(W, { x: 0, y: 0, width: 800, height: 600 });
+    validator.noteConfigureSent(W, vmRect(0, 0, 800, 600));
     expect(accepted(validator.validate(configure({ x: 0, y: 0, width: 800, height: 600 }))).acknowledgesDaemon).toBe(
       true,
     );
@@ -318,7 +325,7 @@ describe("CONFIGURE", () => {
   it("never marks window 0 as pending", () => {
     const validator = session();
     accepted(validator.validate(create({ window: 0 })));
-    validator.noteConfigureSent(0, { x: 0, y: 0, width: 800, height: 600 });
+    validator.noteConfigureSent(0, vmRect(0, 0, 800, 600));
     expect(validator.window(0)?.pendingConfigure).toBeNull();
   });
 
@@ -742,7 +749,24 @@ describe("WINDOW_DUMP", () => {
   });
 
   it("accepts 64x48 in exactly 3 pages", () => {
-    expect(accepted(withWindow().validate(dump({})))).toMatchObject({ width: 64, height: 48, bpp: 32 });
+    expect(accepted(withWindow().validate(dump({})))).toMatchObject({
+      geometry: { kind: "image", width: 64, height: 48, pages: 3 },
+      bpp: 32,
+    });
+  });
+
+  it("accepts a 0x0 dump with no refs as no image", () => {
+    const validator = withWindow();
+    const value = accepted(validator.validate(dump({ width: 0, height: 0, grant_refs: new Uint32Array(0) })));
+    expect(value).toMatchObject({ geometry: { kind: "empty" } });
+    expect(validator.window(W)?.image).toBeNull();
+  });
+
+  it("accepts a dump of width 0 with refs as no image, ignoring its refs", () => {
+    const result = withWindow().validate(dump({ width: 0, height: 48 }));
+    const value = accepted(result) as { grantRefs: Uint32Array };
+    expect(value.grantRefs).toHaveLength(0);
+    expect(notices(result)).toContain("DUMP_EMPTY_REFS");
   });
 
   for (const value of [1, 0x80000000, 0xffffffff]) {
@@ -772,7 +796,9 @@ describe("WINDOW_DUMP", () => {
 
   it("accepts the largest dump, 16384x6144 in 98 304 pages", () => {
     const refs = new Uint32Array(98304);
-    expect(accepted(withWindow().validate(dump({ width: 16384, height: 6144, grant_refs: refs }))).width).toBe(16384);
+    expect(accepted(withWindow().validate(dump({ width: 16384, height: 6144, grant_refs: refs })))).toMatchObject({
+      geometry: { kind: "image", width: 16384 },
+    });
     expectReaction(
       withWindow().validate(dump({ width: 16384, height: 6144, grant_refs: refs.subarray(1) })),
       "DUMP_TOO_FEW_PAGES",

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import fc from "fast-check";
 
 import {
   DumpQueue,
@@ -10,6 +11,7 @@ import {
   framebufferPages,
   type GrantTable,
 } from "../../shm/index.ts";
+import { checkDumpGeometry } from "../../protocol/index.ts";
 import { finished, spawnTs, temporaryDirectory } from "../helpers/processes.ts";
 import { LineChannel } from "./lines.ts";
 
@@ -28,8 +30,27 @@ describe("framebuffer geometry", () => {
     expect(checkFramebufferGeometry(16384, 6144, 98304)).toBeNull();
   });
 
+  it("refuses to map a 0 x 1 dump, which the protocol's rule calls no image", () => {
+    expect(checkFramebufferGeometry(0, 1, 98304)).toMatch(/no image/);
+    expect(checkFramebufferGeometry(0, 0, 0)).toMatch(/no image/);
+  });
+
+  it("follows the validator's rule: every geometry it accepts as an image maps, every other is refused", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.integer({ min: -2, max: 16386 }), fc.constantFrom(2 ** 31, 2 ** 32 - 1)),
+        fc.oneof(fc.integer({ min: -2, max: 6146 }), fc.constantFrom(2 ** 31, 2 ** 32 - 1)),
+        fc.integer({ min: 0, max: 98305 }),
+        (width, height, refs) => {
+          const rule = checkDumpGeometry(width, height, refs);
+          const image = rule.ok && rule.value.kind === "image";
+          expect(checkFramebufferGeometry(width, height, refs) === null).toBe(image);
+        },
+      ),
+    );
+  });
+
   it.each([
-    [0, 1],
     [-1, 1],
     [16385, 1],
     [1, 6145],
@@ -38,13 +59,13 @@ describe("framebuffer geometry", () => {
     [Number.NaN, 1],
     [1.5, 1],
   ])("rejects a %s x %s framebuffer", (width, height) => {
-    expect(checkFramebufferGeometry(width, height, 98304)).toMatch(/width|height/);
+    expect(checkFramebufferGeometry(width, height, 98304)).toMatch(/at most 16384x6144/);
   });
 
   it("rejects too few refs for the image, and more than 98 304", () => {
     expect(checkFramebufferGeometry(1920, 1080, 2024)).toMatch(/cannot hold/);
-    expect(checkFramebufferGeometry(1, 1, 98305)).toMatch(/refs/);
-    expect(checkFramebufferGeometry(1, 1, 0)).toMatch(/refs/);
+    expect(checkFramebufferGeometry(1, 1, 98305)).toMatch(/grant refs/);
+    expect(checkFramebufferGeometry(1, 1, 0)).toMatch(/cannot hold/);
   });
 });
 

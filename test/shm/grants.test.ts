@@ -92,6 +92,29 @@ describe.each(backends)("grant table ($name backend, one process)", ({ pair }) =
     mapper.unmap(mapping);
   });
 
+  it("detach unmaps the domain's mappings and forgets its pool until the next attach", async () => {
+    const shared = granter.share(MAPPER, 2);
+    const mapping = mapper.map(GRANTER, shared.refs);
+    mapper.detach(GRANTER);
+    expect(mapping.buffer.byteLength).toBe(0);
+    expectShmError(() => mapper.map(GRANTER, shared.refs), "GRANT_NO_PEER");
+    mapper.detach(GRANTER);
+    await mapper.attach(GRANTER);
+    expect(new Uint8Array(mapper.map(GRANTER, shared.refs).buffer).byteLength).toBe(2 * PAGE);
+  });
+
+  it("after detach, attach takes the pool of a new granter process on the same socket", async () => {
+    const old = granter.share(MAPPER, 1);
+    new Uint8Array(old.buffer)[0] = 1;
+    granter.destroy();
+    mapper.detach(GRANTER);
+    [granter] = pair(dir.dir);
+    const fresh = granter.share(MAPPER, 1);
+    new Uint8Array(fresh.buffer)[0] = 2;
+    await mapper.attach(GRANTER);
+    expect(new Uint8Array(mapper.map(GRANTER, fresh.refs).buffer)[0]).toBe(2);
+  });
+
   it("maps a scattered list of refs in the order given, as one view with one mmap per run", () => {
     const a = granter.share(MAPPER, 2);
     const b = granter.share(MAPPER, 2);
