@@ -26,6 +26,7 @@ import {
   type GrantMapping,
   type GrantRef,
   type GrantTable,
+  type MapOptions,
   type SharedPages,
 } from "./types.ts";
 
@@ -207,7 +208,9 @@ export class MappedFramebuffer {
   readonly #table: GrantTable;
 
   /**
-   * Maps the refs of a WINDOW_DUMP from `domain`. Throws a {@link ShmError}:
+   * Maps the refs of a WINDOW_DUMP from `domain` (`options` as for
+   * {@link GrantTable.map}; the daemon maps without populating when only the
+   * host compositor reads the pages). Throws a {@link ShmError}:
    * FRAMEBUFFER_GEOMETRY for a bad size or too few refs, GRANT_* for a bad ref.
    */
   constructor(
@@ -216,6 +219,7 @@ export class MappedFramebuffer {
     untrustedWidth: number,
     untrustedHeight: number,
     untrustedRefs: readonly GrantRef[],
+    options: MapOptions = {},
   ) {
     requireGrantPages();
     requireGeometry(untrustedWidth, untrustedHeight, untrustedRefs.length);
@@ -224,7 +228,7 @@ export class MappedFramebuffer {
     this.stride = untrustedWidth * BYTES_PER_PIXEL;
     this.domain = domain;
     this.#table = table;
-    this.mapping = table.map(domain, untrustedRefs);
+    this.mapping = table.map(domain, untrustedRefs, options);
     this.pixels = new Uint8Array(this.mapping.buffer, 0, this.width * this.height * BYTES_PER_PIXEL);
   }
 

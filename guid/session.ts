@@ -1,0 +1,494 @@
+/**
+ * One domain's session: guid connects to the domain's agent (the daemon is
+ * the vchan client, port 6000), does its side of the handshake, and then
+ * turns every byte the agent sends into a trusted message or one of the
+ * three reactions, through protocol/'s decoder and {@link SessionValidator}
+ * and nothing else. Handlers ({@link WindowRegistry}, the clipboard) see
+ * trusted values only.
+ *
+ * A session that ends (the agent went away, broke the protocol, or stopped
+ * reading) removes every window and mapping of its domain, forgets the
+ * domain's grant pool and waits for the agent to come back. Nothing of
+ * another session is touched.
+ */
+import { EventEmitter } from "node:events";
+
+import type { Logger } from "pino";
+
+import type { VmName } from "../decorator/index.ts";
+import {
+  MAX_CLIPBOARD_SIZE,
+  QUBES_GUID_PROTOCOL_VERSION,
+  QUBES_GUI_VCHAN_PORT,
+  SessionValidator,
+  StreamDecoder,
+  VERSION_LARGE_CLIPBOARD,
+  encodeVersion,
+  encodeXconf,
+  formatVersion,
+  makeXconf,
+  type DecodeResult,
+  type Message,
+  type TrustedOf,
+  type VmRect,
+  type WindowRect,
+} from "../protocol/index.ts";
+import type { DomainId, GrantTable } from "../shm/index.ts";
+import { connectVchanClient, type Vchan, type VchanBackend } from "../vchan/index.ts";
+import { timestampNewer, type GuiClipboard } from "./clipboard.ts";
+import { pastePolicyDecision, type GuidConfig } from "./config.ts";
+import type { GuidCounters } from "./counters.ts";
+import type { HostDisplay } from "./host/display.ts";
+import { matchesSequence } from "./hotkeys.ts";
+import { OutputQueue } from "./output.ts";
+import { usKeysyms } from "./us-keysyms.ts";
+import { WindowRegistry, type DomainWindow, type WindowContext } from "./windows.ts";
+
+/** Options of a {@link Session}. */
+export interface SessionOptions {
+  /** The domain running the agent (qubes-guid -d). */
+  domain: DomainId;
+  /** Its validated name (qubes-guid -N). */
+  vmName: VmName;
+  /** Label colour of its frames, 0xRRGGBB. */
+  frameColor: number;
+  config: GuidConfig;
+  /** vchan backend; default xen where available, else socket. */
+  vchan?: VchanBackend;
+  /** This (the GUI) domain's id; default VCHAN_DOMAIN, else 0. */
+  ownDomain?: DomainId;
+  /** Rendezvous directory; default VCHAN_SOCKET_DIR, else /var/run/vchan. */
+  socketDir?: string;
+  /** qubes-guid -I: no window is shown. */
+  invisible?: boolean;
+  grants: GrantTable;
+  display: HostDisplay;
+  clipboard: GuiClipboard;
+  counters: GuidCounters;
+  log: Logger;
+}
+
+/** What a session announces. */
+export interface SessionEvents {
+  /** The handshake finished at `version`. */
+  connected: [version: number];
+  /** The session ended; the daemon waits for the agent again. */
+  ended: [reason: string, violation: boolean];
+  /** Content of `window` reached the host compositor. */
+  committed: [window: number, damage: readonly WindowRect[]];
+}
+
+/** Why a session ended: a reason for the log, and whether the domain broke the protocol. */
+interface Ending {
+  reason: string;
+  violation: boolean;
+}
+
+const READ_CHUNK = 64 * 1024;
+
+/** One domain's session, served again and again until stopped. */
+export class Session extends EventEmitter<SessionEvents> {
+  readonly options: SessionOptions;
+  /** The negotiated version while connected, else 0. */
+  version = 0;
+  #registry: WindowRegistry | null = null;
+  #stopped = false;
+  readonly #abort = new AbortController();
+  #end: ((ending: Ending) => void) | null = null;
+
+  constructor(options: SessionOptions) {
+    super();
+    this.options = options;
+  }
+
+  /** The windows of the current connection (empty between connections). */
+  get windows(): WindowRegistry | null {
+    return this.#registry;
+  }
+
+  /** Serves the domain until {@link stop}: connect, handshake, messages, end, wait again. */
+  async run(): Promise<void> {
+    const { options } = this;
+    while (!this.#stopped) {
+      const vchan = await this.#connect();
+      if (vchan === null) break;
+      const ending = await this.#serve(vchan);
+      options.counters.sessionsEnded += 1;
+      this.version = 0;
+      const log = { reason: ending.reason };
+      if (ending.violation) options.log.warn(log, "session ended: the domain broke the protocol; waiting for it again");
+      else options.log.info(log, "session ended; waiting for the agent again");
+      this.emit("ended", ending.reason, ending.violation);
+    }
+  }
+
+  /** Ends the current connection and stops waiting for another. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#abort.abort(new Error("guid is stopping"));
+    this.#end?.({ reason: "guid is stopping", violation: false });
+  }
+
+  /** Waits for the agent's vchan server; warns once after startup_timeout, then keeps waiting. */
+  async #connect(): Promise<Vchan | null> {
+    const { options } = this;
+    const timeout = options.config.startupTimeout;
+    const timer =
+      timeout > 0
+        ? setTimeout(
+            () =>
+              options.log.warn(
+                { seconds: timeout },
+                "no GUI agent has connected within startup_timeout; still waiting",
+              ),
+            timeout * 1000,
+          )
+        : null;
+    try {
+      return await connectVchanClient({
+        ...(options.vchan === undefined ? {} : { backend: options.vchan }),
+        domain: options.domain,
+        port: QUBES_GUI_VCHAN_PORT,
+        ...(options.ownDomain === undefined ? {} : { ownDomain: options.ownDomain }),
+        ...(options.socketDir === undefined ? {} : { socketDir: options.socketDir }),
+        signal: this.#abort.signal,
+      });
+    } catch (error) {
+      if (this.#stopped) return null;
+      throw error;
+    } finally {
+      if (timer !== null) clearTimeout(timer);
+    }
+  }
+
+  /** One connection, from the grant pool and the handshake to its end. */
+  async #serve(vchan: Vchan): Promise<Ending> {
+    const { options } = this;
+    const ended = new Promise<Ending>((resolve) => {
+      this.#end = resolve;
+    });
+    let finished: Ending | null = null;
+    const end = (ending: Ending): void => {
+      if (finished !== null) return;
+      finished = ending;
+      this.#end?.(ending);
+    };
+    try {
+      // The agent offers its grant pool before it listens: fetch it before reading a message.
+      await options.grants.attach(options.domain, { signal: this.#abort.signal });
+    } catch (error) {
+      vchan.close();
+      options.grants.detach(options.domain);
+      return { reason: `no grant pool from the domain: ${(error as Error).message}`, violation: false };
+    }
+    const connection = new Connection(this, vchan, end);
+    vchan.on("data", connection.onData);
+    vchan.on("disconnect", connection.onDisconnect);
+    connection.onData();
+    const ending = await ended;
+    this.#end = null;
+    vchan.off("data", connection.onData);
+    vchan.off("disconnect", connection.onDisconnect);
+    connection.close();
+    this.#registry = null;
+    vchan.close();
+    options.grants.detach(options.domain);
+    return ending;
+  }
+
+  /** @internal */
+  setRegistry(registry: WindowRegistry | null): void {
+    this.#registry = registry;
+  }
+}
+
+/** The state of one connection: decoder, validator, registry, output, clipboard requests. */
+class Connection implements WindowContext {
+  readonly #session: Session;
+  readonly #vchan: Vchan;
+  readonly #end: (ending: Ending) => void;
+  readonly #decoder = new StreamDecoder({ from: "agent", handshake: true, version: QUBES_GUID_PROTOCOL_VERSION });
+  readonly #readBuffer = new Uint8Array(READ_CHUNK);
+  #output: OutputQueue | null = null;
+  #validator: SessionValidator | null = null;
+  #registry: WindowRegistry | null = null;
+  /** Host time of the copy keypress whose CLIPBOARD_REQ is unanswered, or null. */
+  #copyRequestedAt: number | null = null;
+  /** Keys whose press was a clipboard hotkey: their release is swallowed too. */
+  readonly #swallowed = new Set<number>();
+  #closed = false;
+  version = 0;
+
+  constructor(session: Session, vchan: Vchan, end: (ending: Ending) => void) {
+    this.#session = session;
+    this.#vchan = vchan;
+    this.#end = end;
+  }
+
+  // ---- WindowContext ----
+
+  get display(): HostDisplay {
+    return this.#session.options.display;
+  }
+  get grants(): GrantTable {
+    return this.#session.options.grants;
+  }
+  get domain(): DomainId {
+    return this.#session.options.domain;
+  }
+  get vmName(): VmName {
+    return this.#session.options.vmName;
+  }
+  get border(): number {
+    return this.#session.options.config.borderWidth;
+  }
+  get frameColor(): number {
+    return this.#session.options.frameColor;
+  }
+  get backgroundColor(): number {
+    return this.#session.options.config.windowBackgroundColor;
+  }
+  get counters(): GuidCounters {
+    return this.#session.options.counters;
+  }
+  get log(): Logger {
+    return this.#session.options.log;
+  }
+
+  send(message: Message): void {
+    if (this.#output === null) return;
+    this.#output.send(message);
+    this.counters.messagesSent += 1;
+  }
+
+  noteConfigureSent(window: number, rect: VmRect): void {
+    this.#validator?.noteConfigureSent(window, rect);
+  }
+
+  focusChanged(): void {}
+
+  committed(window: DomainWindow, damage: readonly WindowRect[]): void {
+    this.counters.frames += 1;
+    if (this.#session.listenerCount("committed") > 0) this.#session.emit("committed", window.id, damage);
+  }
+
+  interceptKey(window: DomainWindow, time: number, code: number, pressed: boolean, state: number): boolean {
+    if (!pressed) return this.#swallowed.delete(code);
+    const { config } = this.#session.options;
+    const keysyms = this.display.keymap?.keysymsOf(code) ?? usKeysyms(code);
+    if (config.secureCopySequence !== null && matchesSequence(config.secureCopySequence, state, keysyms)) {
+      this.#swallowed.add(code);
+      this.#copy(window, time);
+      return true;
+    }
+    if (config.securePasteSequence !== null && matchesSequence(config.securePasteSequence, state, keysyms)) {
+      this.#swallowed.add(code);
+      this.#paste(window, time);
+      return true;
+    }
+    return false;
+  }
+
+  // ---- reading ----
+
+  readonly onData = (): void => {
+    const vchan = this.#vchan;
+    while (!this.#closed && vchan.dataReady() > 0) {
+      const count = vchan.read(this.#readBuffer);
+      if (count === 0) break;
+      this.#decoder.feed(this.#readBuffer.subarray(0, count), this.#onDecoded);
+    }
+  };
+
+  readonly onDisconnect = (): void => {
+    // What arrived before the disconnect is handled first.
+    this.onData();
+    if (!this.#closed) this.#finish({ reason: "the agent went away", violation: false });
+  };
+
+  readonly #onDecoded = (result: DecodeResult): void => {
+    if (this.#closed) return;
+    if (!result.ok) {
+      const error = result.error;
+      if (error.reaction === "end-session") {
+        this.#finish({ reason: `at byte ${result.offset}: ${error.toString()}`, violation: true });
+      } else if (error.reaction === "drop") {
+        this.counters.dropped += 1;
+        this.log.info({ code: error.code }, error.message);
+      }
+      return;
+    }
+    if (result.warning !== undefined) {
+      this.counters.clamped += 1;
+      this.log.info({ code: result.warning.code }, result.warning.message);
+    }
+    const value = result.value;
+    if (value.type === "VERSION") {
+      this.#handshake();
+      return;
+    }
+    if (value.type === "XCONF") return;
+    this.counters.messages += 1;
+    const validator = this.#validator;
+    const registry = this.#registry;
+    if (validator === null || registry === null) return;
+    const checked = validator.validate(value);
+    if (!checked.ok) {
+      const error = checked.error;
+      if (error.reaction === "end-session") {
+        this.#finish({ reason: error.toString(), violation: true });
+        return;
+      }
+      this.counters.dropped += 1;
+      if (error.suspicious) this.counters.suspicious += 1;
+      if (error.code === "CLIPBOARD_OVERSIZED") this.#clipboardOversized();
+      const level = error.suspicious ? "warn" : "debug";
+      this.log[level]({ code: error.code, window: value.window }, error.message);
+      return;
+    }
+    if (checked.notices.length > 0) {
+      this.counters.clamped += checked.notices.length;
+      for (const notice of checked.notices) {
+        this.log.debug({ code: notice.code, window: value.window }, notice.message);
+      }
+    }
+    const message = checked.value;
+    try {
+      if (message.type === "CLIPBOARD_DATA") this.#clipboardData(message);
+      else registry.handle(message);
+    } catch (error) {
+      // A grant the domain cannot back (a revoked or foreign ref, a truncated pool): its session ends.
+      this.#finish({ reason: `${message.type}: ${(error as Error).message}`, violation: true });
+    }
+  };
+
+  /** The agent's version word arrived (the decoder negotiated): answer it, then serve messages. */
+  #handshake(): void {
+    const options = this.#session.options;
+    const version = this.#decoder.version;
+    this.version = version;
+    const output = new OutputQueue(this.#vchan, version, (failure) =>
+      this.#finish(
+        failure.kind === "overflow"
+          ? { reason: `the agent stopped reading: ${failure.queued} bytes queued`, violation: true }
+          : { reason: "the agent went away", violation: false },
+      ),
+    );
+    this.#output = output;
+    const screen = options.display.screen;
+    if (version >= 0x00010004) output.write(encodeVersion(version));
+    output.write(encodeXconf(makeXconf({ width: screen.width, height: screen.height })));
+    const { config } = options;
+    this.#validator = new SessionValidator({
+      version,
+      allowUtf8Titles: config.allowUtf8Titles,
+      maxClipboardSize: config.maxClipboardSize,
+      overrideRedirect: config.overrideRedirect,
+      overrideRedirectProtection: config.overrideRedirectProtection,
+      allowFullscreen: config.allowFullscreen,
+      invisible: options.invisible ?? false,
+      screen: { width: screen.width, height: screen.height },
+      workArea: screen,
+    });
+    this.#registry = new WindowRegistry(this);
+    this.#session.setRegistry(this.#registry);
+    this.#session.version = version;
+    options.counters.sessions += 1;
+    options.log.info(
+      { version: formatVersion(version), screen: `${screen.width}x${screen.height}` },
+      "agent connected",
+    );
+    this.#session.emit("connected", version);
+  }
+
+  // ---- the secure clipboard (reference 4.3) ----
+
+  #copy(window: DomainWindow, time: number): void {
+    this.#copyRequestedAt = time >>> 0;
+    this.#validator?.noteClipboardRequested();
+    this.send({ type: "CLIPBOARD_REQ", window: window.id });
+    this.log.info({ window: window.id }, "secure copy: clipboard requested");
+  }
+
+  #clipboardData(message: TrustedOf<"CLIPBOARD_DATA">): void {
+    const { clipboard, counters } = this.#session.options;
+    const requestedAt = this.#copyRequestedAt;
+    this.#copyRequestedAt = null;
+    if (requestedAt === null) return;
+    const current = clipboard.read();
+    if (current !== null && timestampNewer(current.timestamp, requestedAt)) {
+      // QSB-013: a later copy is already in; this late answer must not replace it.
+      counters.clipboardRefused += 1;
+      this.log.warn("secure copy: discarded, the clipboard holds a later copy");
+      return;
+    }
+    if (message.data.length === 0) {
+      clipboard.wipe();
+      this.log.info("secure copy: the domain's clipboard is empty; clipboard cleared");
+      return;
+    }
+    clipboard.write({ data: message.data, source: this.vmName, timestamp: requestedAt });
+    counters.clipboardCopies += 1;
+    this.log.info({ bytes: message.data.length }, "secure copy: clipboard taken");
+  }
+
+  #clipboardOversized(): void {
+    this.#copyRequestedAt = null;
+    this.#session.options.clipboard.wipe();
+    this.log.warn("secure copy: the data was over max_clipboard_size; clipboard cleared");
+  }
+
+  #paste(window: DomainWindow, time: number): void {
+    const { clipboard, counters, config } = this.#session.options;
+    const content = clipboard.read();
+    if (content === null) {
+      this.log.info("secure paste: the clipboard is empty");
+      return;
+    }
+    const refuse = (why: string): void => {
+      counters.clipboardRefused += 1;
+      this.log.warn({ source: content.source, target: this.vmName }, `secure paste refused: ${why}`);
+    };
+    if (timestampNewer(content.timestamp, time >>> 0)) {
+      refuse("the clipboard was copied after the paste key (QSB-013)");
+      return;
+    }
+    const limit = this.version >= VERSION_LARGE_CLIPBOARD ? config.maxClipboardSize : MAX_CLIPBOARD_SIZE;
+    if (content.data.length > limit) {
+      refuse(`${content.data.length} bytes exceed what this agent takes (${limit})`);
+      return;
+    }
+    const decision = pastePolicyDecision(config.pastePolicy, content.source, this.vmName);
+    const rule = decision.rule === null ? "no rule (default allow)" : `paste_policy rule ${decision.rule}`;
+    if (!decision.allowed) {
+      refuse(`denied by ${rule}`);
+      return;
+    }
+    this.log.info(
+      { source: content.source, target: this.vmName, bytes: content.data.length },
+      `secure paste allowed by ${rule}`,
+    );
+    this.send({ type: "CLIPBOARD_DATA", window: window.id, data: content.data });
+    counters.clipboardPastes += 1;
+    clipboard.wipe();
+  }
+
+  // ---- the end ----
+
+  #finish(ending: Ending): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#end(ending);
+  }
+
+  /** Removes every window and mapping of the connection; nothing more is sent. */
+  close(): void {
+    this.#closed = true;
+    this.#output?.close();
+    this.#output = null;
+    this.#registry?.clear();
+    this.#registry = null;
+    this.#validator = null;
+  }
+}
