@@ -27,6 +27,7 @@ import {
   encodeXconf,
   formatVersion,
   makeXconf,
+  negotiateVersion,
   type DecodeResult,
   type Message,
   type TrustedOf,
@@ -325,7 +326,8 @@ class Connection implements WindowContext {
     }
     const value = result.value;
     if (value.type === "VERSION") {
-      this.#handshake();
+      // A refused version is followed by the decoder's fatal error, which ends the session.
+      if (negotiateVersion(value.version).ok) this.#handshake();
       return;
     }
     if (value.type === "XCONF") return;

@@ -1,0 +1,482 @@
+/**
+ * guid's sessions end to end: hand-built agent bytes (AgentPeer, never our
+ * encoder) against a guid in this process, showing windows on real headless
+ * sway. What is checked is what sway shows (grim's pixels, swaymsg's tree)
+ * and what the agent receives.
+ */
+import { once } from "node:events";
+
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+
+import type { Session } from "../../guid/index.ts";
+import { listenAgentPeer, type AgentFramebuffer, type AgentPeer } from "../helpers/agent-peer.ts";
+import { screenshotSway, startSway, type RgbImage, type RunningCompositor } from "../helpers/compositors.ts";
+import {
+  frameMismatches,
+  pixelAt,
+  pollUntil,
+  startGuidUnderTest,
+  swaymsg,
+  swayViews,
+  viewRect,
+  type GuidUnderTest,
+  type HarnessDomain,
+} from "../helpers/guid-harness.ts";
+import { temporaryDirectory } from "../helpers/processes.ts";
+
+const GUI = 0;
+const WORK = 5;
+const PERSONAL = 6;
+const BLUE = 0x3465a4;
+const GREEN = 0x73d216;
+const BORDER = 2;
+const W1 = 0x00400001;
+const W2 = 0x00400002;
+
+let sway: RunningCompositor;
+let dir: { dir: string; remove: () => void };
+let under: GuidUnderTest | null = null;
+const peers: AgentPeer[] = [];
+
+beforeAll(async () => {
+  sway = await startSway({ width: 800, height: 600 });
+});
+afterAll(async () => {
+  await sway.stop();
+});
+beforeEach(() => {
+  dir = temporaryDirectory("guid-session-");
+});
+afterEach(async () => {
+  await under?.stop();
+  under = null;
+  for (const peer of peers.splice(0)) peer.close();
+  dir.remove();
+});
+
+async function startGuid(domains: HarnessDomain[] = [{ domain: WORK, name: "work" }]): Promise<GuidUnderTest> {
+  under = await startGuidUnderTest(sway, { socketDir: dir.dir, domains, ownDomain: GUI });
+  return under;
+}
+
+async function agent(domain = WORK, version?: number): Promise<AgentPeer> {
+  const peer = await listenAgentPeer({
+    agentDomain: domain,
+    guiDomain: GUI,
+    socketDir: dir.dir,
+    ...(version === undefined ? {} : { version }),
+  });
+  peers.push(peer);
+  return peer;
+}
+
+function session(index = 0): Session {
+  const found = under?.guid.sessions[index];
+  if (found === undefined) throw new Error(`no session ${index}`);
+  return found;
+}
+
+/** Resolves at the next commit of `window` on the host, then lets sway see it; bounded. */
+async function nextCommit(index: number, window: number, timeoutMs = 10_000): Promise<void> {
+  const target = session(index);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      target.off("committed", onCommit);
+      reject(new Error(`no commit of window 0x${window.toString(16)} reached the host within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onCommit = (id: number): void => {
+      if (id !== window) return;
+      clearTimeout(timer);
+      target.off("committed", onCommit);
+      resolve();
+    };
+    target.on("committed", onCommit);
+  });
+  await under?.guid.display.roundtrip();
+}
+
+/** Shows a mapped window of `width`×`height` at (x, y) with a framebuffer drawn by `draw`; resolves when sway shows it. */
+async function showWindow(
+  peer: AgentPeer,
+  index: number,
+  id: number,
+  rect: { x: number; y: number; width: number; height: number },
+  options: { scattered?: boolean; title?: string; resClass?: string; draw?: (fb: AgentFramebuffer) => void } = {},
+): Promise<AgentFramebuffer> {
+  const framebuffer = peer.framebuffer(rect.width, rect.height, { scattered: options.scattered ?? false });
+  (options.draw ?? ((fb) => drawPattern(fb)))(framebuffer);
+  peer.create(id, rect);
+  peer.wmclass(id, options.resClass ?? "Test", options.resClass ?? "test");
+  peer.wmname(id, options.title ?? `window ${id.toString(16)}`);
+  peer.map(id);
+  const committed = nextCommit(index, id);
+  peer.windowDump(id, rect.width, rect.height, framebuffer.refs);
+  peer.shmimage(id, { x: 0, y: 0, width: rect.width, height: rect.height });
+  await committed;
+  return framebuffer;
+}
+
+/** Resolves once `window` has no damage waiting and no frame callback outstanding on the host. */
+async function settled(index: number, window: number): Promise<void> {
+  await pollUntil(
+    () => {
+      const host = session(index).windows?.get(window)?.host;
+      return host !== undefined && host !== null && !host.framePending && host.pendingDamage.length === 0;
+    },
+    `window 0x${window.toString(16)} to have no damage pending`,
+  );
+}
+
+/** A pattern no two nearby pixels share: every row and column differ. */
+function patternColor(x: number, y: number): number {
+  return ((x * 7) & 0xff) | (((y * 5) & 0xff) << 8) | ((((x + y) * 3) & 0xff) << 16);
+}
+
+function drawPattern(framebuffer: AgentFramebuffer): void {
+  for (let y = 0; y < framebuffer.height; y++) {
+    for (let x = 0; x < framebuffer.width; x++) framebuffer.setPixel(x, y, patternColor(x, y));
+  }
+}
+
+/** Pixels of the content at `origin` (screen) that differ from `expected(x, y)`. */
+function contentMismatches(
+  image: RgbImage,
+  origin: { x: number; y: number },
+  size: { width: number; height: number },
+  expected: (x: number, y: number) => number,
+): string[] {
+  const wrong: string[] = [];
+  for (let y = 0; y < size.height; y++) {
+    for (let x = 0; x < size.width; x++) {
+      const got = pixelAt(image, origin.x + x, origin.y + y);
+      if (got !== expected(x, y) && wrong.length < 10) wrong.push(`(${x},${y})=#${got.toString(16)}`);
+    }
+  }
+  return wrong;
+}
+
+async function viewOf(appId: string): Promise<{ x: number; y: number; width: number; height: number }> {
+  const view = await pollUntil(
+    async () => (await swayViews(sway)).find((candidate) => candidate.app_id === appId),
+    `sway to show a window with app_id ${appId}`,
+  );
+  return viewRect(view);
+}
+
+describe("the handshake", () => {
+  it("answers a 1.8 agent with version 1.8 and an xconf of the host output", async () => {
+    const peer = await agent();
+    await startGuid();
+    await peer.handshake();
+    expect(peer.negotiatedVersion).toBe(0x00010008);
+    expect(peer.xconf).toEqual({ w: 800, h: 600, depth: 24, mem: Math.floor((800 * 600 * 4) / 1024) + 1 });
+  });
+
+  it("answers a 1.3 agent with the xconf alone, and speaks 1.3 (no DESTROY ack)", async () => {
+    const peer = await agent(WORK, 0x00010003);
+    await startGuid();
+    await peer.handshake();
+    expect(peer.xconf?.w).toBe(800);
+    peer.create(W1, { x: 0, y: 0, width: 50, height: 50 });
+    peer.destroy(W1);
+    peer.create(W2, { x: 0, y: 0, width: 50, height: 50 });
+    peer.map(W2);
+    await pollUntil(async () => (await swayViews(sway)).some((view) => view.app_id === "work"), "window 2 on sway");
+    expect(peer.destroyAcks).toBe(0);
+  });
+
+  it("ends the session of an agent of another major version, then serves the next agent", async () => {
+    const peer = await agent(WORK, 0x00020000);
+    const guid = await startGuid();
+    const ended = once(session(), "ended");
+    await peer.whenConnected();
+    peer.sendRaw(Uint8Array.of(0, 0, 2, 0));
+    const [reason, violation] = (await ended) as [string, boolean];
+    expect(reason).toMatch(/DAEMON_TOO_OLD/);
+    expect(violation).toBe(true);
+    await peer.whenDisconnected();
+    peer.close();
+    const next = await agent();
+    await next.handshake();
+    expect(next.negotiatedVersion).toBe(0x00010008);
+    expect(guid.guid.counters.sessions).toBe(1);
+  });
+});
+
+describe("windows on the host", () => {
+  it("shows the domain's exact pixels inside a frame of exactly the label colour and width, copying 0 bytes", async () => {
+    const peer = await agent();
+    const guid = await startGuid();
+    await peer.handshake();
+    await showWindow(peer, 0, W1, { x: 40, y: 30, width: 200, height: 150 }, { title: "pixels" });
+    const rect = await viewOf("work:Test");
+    expect(rect.width).toBe(200 + 2 * BORDER);
+    expect(rect.height).toBe(150 + 2 * BORDER);
+    const image = await screenshotSway(sway);
+    expect(frameMismatches(image, rect, BORDER, BLUE)).toEqual([]);
+    expect(
+      contentMismatches(image, { x: rect.x + BORDER, y: rect.y + BORDER }, { width: 200, height: 150 }, patternColor),
+    ).toEqual([]);
+    const counters = guid.guid.counters;
+    expect(counters.zeroCopyImages).toBe(1);
+    expect(counters.copiedImages).toBe(0);
+    expect(counters.bytesCopied).toBe(0);
+    expect(counters.bytesMapped).toBe(Math.ceil((200 * 150 * 4) / 4096) * 4096);
+    expect(peer.windowDumpAcks).toBe(1);
+  });
+
+  it("follows damage on the zero-copy path: updates show, still 0 bytes copied", async () => {
+    const peer = await agent();
+    const guid = await startGuid();
+    await peer.handshake();
+    const framebuffer = await showWindow(peer, 0, W1, { x: 0, y: 0, width: 120, height: 90 });
+    const framesBefore = guid.guid.counters.frames;
+    for (let i = 0; i < 10; i++) {
+      framebuffer.fillRect(10 + i, 10, 20, 20, 0xff0000 + i);
+      peer.shmimage(W1, { x: 10 + i, y: 10, width: 20, height: 20 });
+    }
+    framebuffer.fillRect(60, 40, 30, 30, 0x00ff00);
+    const committed = nextCommit(0, W1);
+    peer.shmimage(W1, { x: 60, y: 40, width: 30, height: 30 });
+    await committed;
+    await pollUntil(async () => {
+      const rect = await viewOf("work:Test");
+      const image = await screenshotSway(sway);
+      return pixelAt(image, rect.x + BORDER + 70, rect.y + BORDER + 50) === 0x00ff00;
+    }, "the green square on screen");
+    expect(guid.guid.counters.frames).toBeGreaterThan(framesBefore);
+    expect(guid.guid.counters.bytesCopied).toBe(0);
+  });
+
+  it("copies a scattered framebuffer into its own buffer, counting only the damaged bytes", async () => {
+    const peer = await agent();
+    const guid = await startGuid();
+    await peer.handshake();
+    const framebuffer = await showWindow(peer, 0, W1, { x: 0, y: 0, width: 160, height: 100 }, { scattered: true });
+    const counters = guid.guid.counters;
+    expect(counters.copiedImages).toBe(1);
+    expect(counters.zeroCopyImages).toBe(0);
+    // The new image is shown whole, and the agent's full SHMIMAGE after it is copied too.
+    expect(counters.bytesCopied % (160 * 100 * 4)).toBe(0);
+    expect(counters.bytesCopied).toBeGreaterThan(0);
+    await settled(0, W1);
+    const before = counters.bytesCopied;
+    framebuffer.fillRect(8, 8, 16, 16, 0x123456);
+    const committed = nextCommit(0, W1);
+    peer.shmimage(W1, { x: 8, y: 8, width: 16, height: 16 });
+    await committed;
+    expect(counters.bytesCopied - before).toBe(16 * 16 * 4);
+    const rect = await viewOf("work:Test");
+    const image = await screenshotSway(sway);
+    expect(frameMismatches(image, rect, BORDER, BLUE)).toEqual([]);
+    expect(
+      contentMismatches(image, { x: rect.x + BORDER, y: rect.y + BORDER }, { width: 160, height: 100 }, (x, y) =>
+        x >= 8 && x < 24 && y >= 8 && y < 24 ? 0x123456 : patternColor(x, y),
+      ),
+    ).toEqual([]);
+  });
+
+  it("takes a 0x0 dump as no image: the window shows its background in its frame, and the dump is acknowledged", async () => {
+    const peer = await agent();
+    await startGuid();
+    await peer.handshake();
+    // Larger than sway's floating minimum (75x50), so that sway keeps the size.
+    peer.create(W1, { x: 0, y: 0, width: 100, height: 60 });
+    peer.map(W1);
+    peer.windowDump(W1, 0, 0, []);
+    await peer.waitFor(() => peer.windowDumpAcks === 1, "the WINDOW_DUMP_ACK of the empty dump");
+    let rect = await viewOf("work");
+    const image = await pollUntil(async () => {
+      rect = await viewOf("work");
+      const shot = await screenshotSway(sway);
+      return rect.width === 104 && frameMismatches(shot, rect, BORDER, BLUE).length === 0 ? shot : undefined;
+    }, "the frame on screen");
+    expect(
+      contentMismatches(image, { x: rect.x + 2, y: rect.y + 2 }, { width: 100, height: 60 }, () => 0xffffff),
+    ).toEqual([]);
+  });
+
+  it("titles every window [name] title and sets its app_id to name:class, sanitising what the domain sent", async () => {
+    const peer = await agent();
+    await startGuid();
+    await peer.handshake();
+    peer.create(W1, { x: 0, y: 0, width: 80, height: 60 });
+    peer.wmclass(W1, "Foot", "foot");
+    peer.wmname(W1, Uint8Array.of(0x68, 0x69, 0xc3, 0xa9, 0x0a, 0x21));
+    peer.map(W1);
+    const view = await pollUntil(
+      async () => (await swayViews(sway)).find((candidate) => candidate.app_id === "work:Foot"),
+      "the window on sway",
+    );
+    expect(view.name).toBe("[work] hi___!");
+    peer.wmname(W1, "[personal] bank");
+    await pollUntil(
+      async () => (await swayViews(sway)).find((candidate) => candidate.name === "[work] [personal] bank"),
+      "the new title",
+    );
+  });
+
+  it("acknowledges DESTROY and takes the window off the host", async () => {
+    const peer = await agent();
+    await startGuid();
+    await peer.handshake();
+    await showWindow(peer, 0, W1, { x: 0, y: 0, width: 50, height: 40 });
+    peer.destroy(W1);
+    await peer.waitFor(() => peer.destroyAcks === 1, "the DESTROY ack");
+    expect(peer.messages("DESTROY", W1)).toHaveLength(1);
+    await pollUntil(async () => !(await swayViews(sway)).some((view) => view.app_id === "work:Test"), "no window");
+  });
+
+  it("sends CLOSE when the user closes the window", async () => {
+    const peer = await agent();
+    await startGuid();
+    await peer.handshake();
+    await showWindow(peer, 0, W1, { x: 0, y: 0, width: 50, height: 40 }, { resClass: "Closable" });
+    await swaymsg(sway, ['[app_id="work:Closable"]', "kill"]);
+    await peer.waitForMessage("CLOSE", W1);
+  });
+
+  it("turns a host resize into CONFIGURE of the content size, and holds the agent to it until acknowledged", async () => {
+    const peer = await agent();
+    const guid = await startGuid();
+    await peer.handshake();
+    await showWindow(peer, 0, W1, { x: 30, y: 20, width: 100, height: 80 }, { resClass: "Resizable" });
+    await swaymsg(sway, ['[app_id="work:Resizable"]', "resize", "set", "304", "204"]);
+    const configure = await peer.waitForMessage("CONFIGURE", W1);
+    expect(configure).toMatchObject({ x: 30, y: 20, width: 300, height: 200 });
+    const droppedBefore = guid.guid.counters.dropped;
+    peer.configure(W1, { x: 30, y: 20, width: 120, height: 90 });
+    peer.configure(W1, { x: 30, y: 20, width: 300, height: 200 });
+    peer.configure(W1, { x: 30, y: 20, width: 310, height: 210 });
+    await pollUntil(async () => (await viewOf("work:Resizable")).width === 314, "the agent's own resize on sway");
+    expect(guid.guid.counters.dropped).toBe(droppedBefore + 1);
+  });
+
+  it("shows fullscreen only when allow_fullscreen is set", async () => {
+    const peer = await agent();
+    const other = await agent(PERSONAL);
+    await startGuid([
+      { domain: WORK, name: "work" },
+      { domain: PERSONAL, name: "personal", color: GREEN, config: { allowFullscreen: true } },
+    ]);
+    await peer.handshake();
+    await other.handshake();
+    await showWindow(peer, 0, W1, { x: 0, y: 0, width: 60, height: 40 });
+    await showWindow(other, 1, W1, { x: 0, y: 0, width: 60, height: 40 });
+    peer.windowFlags(W1, 1, 0);
+    other.windowFlags(W1, 1, 0);
+    await pollUntil(
+      async () => (await swayViews(sway)).find((view) => view.app_id === "personal:Test")?.fullscreen_mode === 1,
+      "the allowed window fullscreen",
+    );
+    const work = (await swayViews(sway)).find((view) => view.app_id === "work:Test");
+    expect(work?.fullscreen_mode).toBe(0);
+  });
+});
+
+describe("popups and override-redirect", () => {
+  it("shows an override-redirect window with a parent as a framed popup at its offset from the parent", async () => {
+    const peer = await agent();
+    await startGuid();
+    await peer.handshake();
+    await showWindow(peer, 0, W1, { x: 100, y: 100, width: 300, height: 200 }, { resClass: "Parent" });
+    const popup = peer.framebuffer(80, 50);
+    popup.fill(0xff00ff);
+    peer.create(W2, { x: 150, y: 160, width: 80, height: 50, overrideRedirect: true });
+    peer.map(W2, { transientFor: W1, overrideRedirect: true });
+    const committed = nextCommit(0, W2);
+    peer.windowDump(W2, 80, 50, popup.refs);
+    peer.shmimage(W2, { x: 0, y: 0, width: 80, height: 50 });
+    await committed;
+    const parent = await viewOf("work:Parent");
+    expect((await swayViews(sway)).filter((view) => view.app_id?.startsWith("work"))).toHaveLength(1);
+    const origin = { x: parent.x + BORDER + 50, y: parent.y + BORDER + 60 };
+    const image = await pollUntil(async () => {
+      const shot = await screenshotSway(sway);
+      return pixelAt(shot, origin.x + 40, origin.y + 25) === 0xff00ff ? shot : undefined;
+    }, "the popup's pixels at the parent's offset");
+    // The override-redirect agent clips a 2 px border off its image; the daemon's frame is outside it.
+    expect(frameMismatches(image, { x: origin.x - 2, y: origin.y - 2, width: 84, height: 54 }, BORDER, BLUE)).toEqual(
+      [],
+    );
+  });
+
+  it("makes an override-redirect window of 90 % of the screen a framed toplevel", async () => {
+    const peer = await agent();
+    await startGuid();
+    await peer.handshake();
+    peer.create(W1, { x: 0, y: 0, width: 800, height: 540, overrideRedirect: true });
+    peer.wmclass(W1, "Big", "big");
+    peer.map(W1, { overrideRedirect: true });
+    await viewOf("work:Big");
+  });
+});
+
+describe("one domain's fault", () => {
+  it("ends only that domain's session: its windows go, the other domain keeps updating, and it comes back", async () => {
+    const work = await agent(WORK);
+    const personal = await agent(PERSONAL);
+    const guid = await startGuid([
+      { domain: WORK, name: "work" },
+      { domain: PERSONAL, name: "personal", color: GREEN },
+    ]);
+    await work.handshake();
+    await personal.handshake();
+    await showWindow(work, 0, W1, { x: 0, y: 0, width: 100, height: 80 }, { resClass: "Victim" });
+    const kept = await showWindow(personal, 1, W1, { x: 0, y: 0, width: 100, height: 80 }, { resClass: "Kept" });
+    const ended = once(session(0), "ended");
+    // A CREATE whose length is 23.
+    work.sendRaw(Uint8Array.of(0x82, 0, 0, 0, 2, 0, 0x40, 0, 23, 0, 0, 0, ...new Uint8Array(23)));
+    const [reason, violation] = (await ended) as [string, boolean];
+    expect(violation).toBe(true);
+    expect(reason).toMatch(/BAD_LENGTH|length/);
+    await work.whenDisconnected();
+    await pollUntil(async () => {
+      const ids = (await swayViews(sway)).map((view) => view.app_id);
+      return !ids.includes("work:Victim") && ids.includes("personal:Kept");
+    }, "work's window gone and personal's kept");
+    expect(guid.guid.grants.counters.maps).toBeGreaterThan(0);
+
+    kept.fillRect(0, 0, 10, 10, 0x00ffff);
+    const committed = nextCommit(1, W1);
+    personal.shmimage(W1, { x: 0, y: 0, width: 10, height: 10 });
+    await committed;
+    const rect = await viewOf("personal:Kept");
+    await pollUntil(
+      async () => pixelAt(await screenshotSway(sway), rect.x + BORDER + 5, rect.y + BORDER + 5) === 0x00ffff,
+      "personal's update on screen",
+    );
+
+    work.relisten();
+    await work.handshake();
+    await showWindow(work, 0, W1, { x: 0, y: 0, width: 100, height: 80 }, { resClass: "Victim" });
+    await viewOf("work:Victim");
+    expect(guid.guid.counters.sessionsEnded).toBe(1);
+  });
+
+  it.each([
+    [
+      "a CREATE of an existing window",
+      "DUPLICATE_WINDOW",
+      (peer: AgentPeer) => peer.create(W1, { x: 0, y: 0, width: 9, height: 9 }),
+    ],
+    ["a MAP of an unknown window", "UNKNOWN_WINDOW", (peer: AgentPeer) => peer.map(W2)],
+    [
+      "a WINDOW_DUMP naming pages never granted",
+      "WINDOW_DUMP",
+      (peer: AgentPeer) => peer.windowDump(W1, 16, 16, [4000]),
+    ],
+  ])("ends the session on %s", async (_, code, offend) => {
+    const peer = await agent();
+    await startGuid();
+    await peer.handshake();
+    peer.create(W1, { x: 0, y: 0, width: 16, height: 16 });
+    peer.map(W1);
+    const ended = once(session(), "ended");
+    offend(peer);
+    const [reason, violation] = (await ended) as [string, boolean];
+    expect(reason).toContain(code);
+    expect(violation).toBe(true);
+    await peer.whenDisconnected();
+  });
+});

@@ -1,0 +1,200 @@
+/**
+ * Helpers for the daemon's tests: a guid started in the test's process
+ * against a real host compositor, with its log kept for assertions; sway's
+ * window tree; pixel and frame checks on screenshots; and waits that are
+ * bounded and say what never came.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync } from "node:fs";
+import path from "node:path";
+import { Writable } from "node:stream";
+
+import pino from "pino";
+
+import { checkVmName } from "../../decorator/index.ts";
+import { DEFAULT_GUID_CONFIG, startGuid, type Guid, type GuidConfig } from "../../guid/index.ts";
+import { runClient, requireProgram, waitForSocket, type RgbImage, type RunningCompositor } from "./compositors.ts";
+
+/** One domain a test guid serves. */
+export interface HarnessDomain {
+  domain: number;
+  name: string;
+  /** Frame colour, default blue 0x3465a4. */
+  color?: number;
+  config?: Partial<GuidConfig>;
+}
+
+/** A guid in the test's process and its log lines. */
+export interface GuidUnderTest {
+  guid: Guid;
+  /** Every log line so far (JSON). */
+  logs: string[];
+  /** Log lines parsed, whose `msg` matches. */
+  logged(pattern: RegExp): Array<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+/** Starts guid on `host` for `domains`, with the vchan and grant rendezvous in `socketDir`. */
+export async function startGuidUnderTest(
+  host: RunningCompositor,
+  options: { socketDir: string; domains: HarnessDomain[]; ownDomain?: number; clipboardDir?: string | null },
+): Promise<GuidUnderTest> {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString("utf8").split("\n")) if (line !== "") logs.push(line);
+      done();
+    },
+  });
+  const log = pino({ level: "debug" }, sink);
+  const guid = await startGuid({
+    domains: options.domains.map((spec) => ({
+      domain: spec.domain,
+      vmName: checkVmName(spec.name),
+      frameColor: spec.color ?? 0x3465a4,
+      config: { ...DEFAULT_GUID_CONFIG, ...spec.config },
+    })),
+    display: host.socketPath,
+    clipboardDir: options.clipboardDir ?? null,
+    ownDomain: options.ownDomain ?? 0,
+    socketDir: options.socketDir,
+    vchan: "socket",
+    grants: "memfd",
+    log,
+  });
+  return {
+    guid,
+    logs,
+    logged: (pattern) =>
+      logs
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((entry) => typeof entry.msg === "string" && pattern.test(entry.msg)),
+    stop: async () => {
+      guid.stop();
+      await guid.done.catch(() => undefined);
+      await new Promise((resolve) => setImmediate(resolve));
+    },
+  };
+}
+
+/**
+ * Polls `probe` (every 20 ms, each probe may be async) until it returns a
+ * value other than undefined/false; rejects after `timeoutMs` naming `what`.
+ * For state that has no event to wait on: a compositor's tree or pixels.
+ */
+export async function pollUntil<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? "" : ` (last error: ${String(last)})`}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A node of `swaymsg -t get_tree`. */
+export interface SwayNode {
+  id: number;
+  name: string | null;
+  type: string;
+  app_id?: string | null;
+  pid?: number;
+  focused: boolean;
+  fullscreen_mode?: number;
+  rect: { x: number; y: number; width: number; height: number };
+  window_rect: { x: number; y: number; width: number; height: number };
+  nodes: SwayNode[];
+  floating_nodes: SwayNode[];
+}
+
+function swaySocket(sway: RunningCompositor): string {
+  const socketName = readdirSync(sway.runtimeDir).find((name) => name.startsWith("sway-ipc."));
+  if (socketName === undefined) throw new Error("sway has no IPC socket");
+  return path.join(sway.runtimeDir, socketName);
+}
+
+/** Runs `swaymsg ARGS` against `sway` and returns its stdout. */
+export async function swaymsg(sway: RunningCompositor, args: string[]): Promise<string> {
+  requireProgram("swaymsg", "sway");
+  const { stdout } = await runClient(sway, "swaymsg", args, { env: { SWAYSOCK: swaySocket(sway) } });
+  return stdout.toString("utf8");
+}
+
+/** Every window (view) in sway's tree, tiled and floating. */
+export async function swayViews(sway: RunningCompositor): Promise<SwayNode[]> {
+  const tree = JSON.parse(await swaymsg(sway, ["-r", "-t", "get_tree"])) as SwayNode;
+  const views: SwayNode[] = [];
+  const walk = (node: SwayNode): void => {
+    if (node.app_id !== undefined && node.app_id !== null) views.push(node);
+    for (const child of [...node.nodes, ...node.floating_nodes]) walk(child);
+  };
+  walk(tree);
+  return views;
+}
+
+/** Where sway shows a view: its window rectangle in layout coordinates (the frame included). */
+export function viewRect(view: SwayNode): { x: number; y: number; width: number; height: number } {
+  return {
+    x: view.rect.x + view.window_rect.x,
+    y: view.rect.y + view.window_rect.y,
+    width: view.window_rect.width,
+    height: view.window_rect.height,
+  };
+}
+
+/** The pixel at (x, y) as 0xRRGGBB. */
+export function pixelAt(image: RgbImage, x: number, y: number): number {
+  const at = (y * image.width + x) * 3;
+  return ((image.rgb[at] as number) << 16) | ((image.rgb[at + 1] as number) << 8) | (image.rgb[at + 2] as number);
+}
+
+/**
+ * Pixels that are not `color` on the ring of `border` px just inside
+ * `outer` (a frame): an empty list when the frame is exactly there.
+ */
+export function frameMismatches(
+  image: RgbImage,
+  outer: { x: number; y: number; width: number; height: number },
+  border: number,
+  color: number,
+): string[] {
+  const wrong: string[] = [];
+  for (let y = outer.y; y < outer.y + outer.height; y++) {
+    for (let x = outer.x; x < outer.x + outer.width; x++) {
+      const inner =
+        x >= outer.x + border &&
+        x < outer.x + outer.width - border &&
+        y >= outer.y + border &&
+        y < outer.y + outer.height - border;
+      if (inner) continue;
+      const pixel = pixelAt(image, x, y);
+      if (pixel !== color && wrong.length < 10) wrong.push(`(${x},${y})=#${pixel.toString(16).padStart(6, "0")}`);
+    }
+  }
+  return wrong;
+}
+
+/** Starts wayvnc on `sway` so that swaymsg cursor commands and wtype reach clients (see test-environment.md). */
+export async function startWayvnc(sway: RunningCompositor): Promise<ChildProcess> {
+  requireProgram("wayvnc");
+  const socket = path.join(sway.runtimeDir, "wayvnc.sock");
+  const child = spawn("wayvnc", ["-u", socket], {
+    env: { PATH: process.env.PATH, ...sway.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  await waitForSocket(socket, child);
+  return child;
+}
