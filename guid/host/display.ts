@@ -251,34 +251,12 @@ export class HostDisplay {
   #addSeat(info: GlobalInfo): void {
     const seat = this.connection.bind("wl_seat", 5, info);
     this.seat = seat;
+    // Devices are kept when a capability goes: input devices come and go (a virtual keyboard that
+    // types and leaves), and a device object made late would miss the events sent before it existed.
     seat.on("capabilities", (capabilities) => {
-      const pointer = (capabilities & 1) !== 0;
-      const keyboard = (capabilities & 2) !== 0;
-      if (pointer && this.#pointer === null) this.#setupPointer(seat.request("get_pointer"));
-      if (!pointer && this.#pointer !== null) this.#dropPointer();
-      if (keyboard && this.#keyboard === null) this.#setupKeyboard(seat.request("get_keyboard"));
-      if (!keyboard && this.#keyboard !== null) this.#dropKeyboard();
+      if ((capabilities & 1) !== 0 && this.#pointer === null) this.#setupPointer(seat.request("get_pointer"));
+      if ((capabilities & 2) !== 0 && this.#keyboard === null) this.#setupKeyboard(seat.request("get_keyboard"));
     });
-  }
-
-  #dropPointer(): void {
-    const pointer = this.#pointer;
-    if (pointer === null) return;
-    this.#pointer = null;
-    this.#inputOf(this.#pointerFocus)?.pointerLeave(this.xState);
-    this.#pointerFocus = null;
-    if (pointer.version >= 3) pointer.request("release");
-    else pointer.destroy();
-  }
-
-  #dropKeyboard(): void {
-    const keyboard = this.#keyboard;
-    if (keyboard === null) return;
-    this.#keyboard = null;
-    this.#inputOf(this.#keyboardFocus)?.keyboardLeave(this.xState);
-    this.#keyboardFocus = null;
-    if (keyboard.version >= 3) keyboard.request("release");
-    else keyboard.destroy();
   }
 
   #inputOf(surface: Proxy<"wl_surface"> | null): SurfaceInput | null {

@@ -5,7 +5,7 @@
  * bounded and say what never came.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { Writable } from "node:stream";
 
@@ -13,7 +13,8 @@ import pino from "pino";
 
 import { checkVmName } from "../../decorator/index.ts";
 import { DEFAULT_GUID_CONFIG, startGuid, type Guid, type GuidConfig } from "../../guid/index.ts";
-import { runClient, requireProgram, waitForSocket, type RgbImage, type RunningCompositor } from "./compositors.ts";
+import { runClient, requireProgram, type RgbImage, type RunningCompositor } from "./compositors.ts";
+import { VncClient } from "./vnc-client.ts";
 
 /** One domain a test guid serves. */
 export interface HarnessDomain {
@@ -187,14 +188,55 @@ export function frameMismatches(
   return wrong;
 }
 
-/** Starts wayvnc on `sway` so that swaymsg cursor commands and wtype reach clients (see test-environment.md). */
-export async function startWayvnc(sway: RunningCompositor): Promise<ChildProcess> {
+/** wayvnc on sway, with a VNC client connected so that the seat has a virtual pointer and keyboard. */
+export interface RunningWayvnc {
+  child: ChildProcess;
+  /** The connected client: also a way to move, click, scroll and type. */
+  vnc: VncClient;
+  stop(): void;
+}
+
+/**
+ * Starts wayvnc on `sway` and connects a VNC client to it. wayvnc (0.5)
+ * creates its virtual pointer and keyboard only for a connected client;
+ * with them on seat0, swaymsg cursor commands and wtype reach clients, and
+ * every client binds a pointer and a keyboard that stay.
+ */
+export async function startWayvnc(sway: RunningCompositor): Promise<RunningWayvnc> {
   requireProgram("wayvnc");
   const socket = path.join(sway.runtimeDir, "wayvnc.sock");
   const child = spawn("wayvnc", ["-u", socket], {
-    env: { PATH: process.env.PATH, ...sway.env },
+    // wayvnc reads its config under HOME and fails without one.
+    env: { PATH: process.env.PATH, HOME: sway.runtimeDir, ...sway.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  await waitForSocket(socket, child);
-  return child;
+  let vnc: VncClient;
+  try {
+    // No probe connection: wayvnc 0.5 crashes (SIGSEGV) when a client hangs up before its handshake.
+    const exited = new Promise<never>((_, reject) =>
+      child.once("exit", (code, signal) =>
+        reject(new Error(`wayvnc exited (${code ?? signal}) before input was ready`)),
+      ),
+    );
+    exited.catch(() => undefined);
+    vnc = await Promise.race([
+      exited,
+      pollUntil(async () => (existsSync(socket) ? await VncClient.connect(socket) : undefined), "wayvnc's socket"),
+    ]);
+    await pollUntil(async () => {
+      const inputs = JSON.parse(await swaymsg(sway, ["-r", "-t", "get_inputs"])) as Array<{ type: string }>;
+      return inputs.some((input) => input.type === "pointer") && inputs.some((input) => input.type === "keyboard");
+    }, "wayvnc's virtual pointer and keyboard on seat0");
+  } catch (error) {
+    child.kill();
+    throw error;
+  }
+  return {
+    child,
+    vnc,
+    stop: () => {
+      vnc.close();
+      child.kill();
+    },
+  };
 }
