@@ -40,6 +40,8 @@ export class PatternClient {
   readonly #generation: Uint16Array;
   readonly #surface: Proxy<"wl_surface">;
   readonly #buffers: [Buffer, Buffer];
+  /** The top byte of every pixel written, shifted into place. */
+  readonly #xBits: number;
   #next = 0;
 
   private constructor(
@@ -50,7 +52,9 @@ export class PatternClient {
     buffers: [Buffer, Buffer],
     width: number,
     height: number,
+    xBits: number,
   ) {
+    this.#xBits = xBits;
     this.connection = connection;
     this.toplevel = toplevel;
     this.configures = configures;
@@ -62,7 +66,18 @@ export class PatternClient {
   }
 
   /** Connects to `socketPath` and maps a `width` × `height` toplevel titled `title` showing the pattern. */
-  static async open(socketPath: string, width: number, height: number, title = "pattern"): Promise<PatternClient> {
+  /**
+   * `xByte` is what the unused top byte of each XRGB pixel holds (0 by
+   * default); weston-screenshooter's PNG reads that byte as alpha, so a
+   * client checked through it writes 0xff there.
+   */
+  static async open(
+    socketPath: string,
+    width: number,
+    height: number,
+    title = "pattern",
+    options: { xByte?: number } = {},
+  ): Promise<PatternClient> {
     const connection = await connect({ display: socketPath });
     const surface = connection.bind("wl_compositor", 4).request("create_surface");
     const shm = connection.bind("wl_shm", 1);
@@ -82,6 +97,7 @@ export class PatternClient {
     xdgSurface.request("ack_configure", await configured);
     xdgSurface.on("configure", (serial) => xdgSurface.request("ack_configure", serial));
     const bytes = width * height * 4;
+    const xBits = ((options.xByte ?? 0) & 0xff) * 0x1000000;
     const pool = new ClientShmPool(shm, bytes * 2);
     const buffers = [0, 1].map((index) => {
       const created = pool.createBuffer(index * bytes, width, height, width * 4, SHM_FORMAT_XRGB8888);
@@ -96,11 +112,11 @@ export class PatternClient {
         for (const wake of buffer.released.splice(0)) wake();
       });
       for (let y = 0; y < height; y++) {
-        for (let x = 0; x < width; x++) buffer.view.setUint32((y * width + x) * 4, patternPixel(x, y), true);
+        for (let x = 0; x < width; x++) buffer.view.setUint32((y * width + x) * 4, patternPixel(x, y) | xBits, true);
       }
       return buffer;
     }) as [Buffer, Buffer];
-    const client = new PatternClient(connection, toplevel, configures, surface, buffers, width, height);
+    const client = new PatternClient(connection, toplevel, configures, surface, buffers, width, height, xBits);
     await client.commit({ x: 0, y: 0, width, height }, false);
     return client;
   }
@@ -131,7 +147,7 @@ export class PatternClient {
     for (let y = 0; y < this.height; y++) {
       for (let x = 0; x < this.width; x++) {
         const at = (y * this.width + x) * 4;
-        const want = this.expected(x, y);
+        const want = (this.expected(x, y) | this.#xBits) >>> 0;
         if (buffer.view.getUint32(at, true) !== want) buffer.view.setUint32(at, want, true);
       }
     }
