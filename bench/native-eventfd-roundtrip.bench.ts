@@ -112,6 +112,14 @@ async function nodeRoundTrips(iterations: number, placement: Placement): Promise
   return samples;
 }
 
+/**
+ * `iterations` eventfd round trips between two C processes placed as
+ * `placement` says, each in µs: the baseline other cases stand beside.
+ */
+export function cEventfdRoundTrips(iterations: number, placement: Placement): number[] {
+  return cRoundTrips(compileC("eventfd-roundtrip", C_SOURCE), iterations, placement);
+}
+
 function cRoundTrips(binary: string, iterations: number, placement: Placement): number[] {
   const [parent, child] = placementCpus(placement);
   return execFileSync(binary, [String(iterations), String(parent), String(child)], { encoding: "utf8" })

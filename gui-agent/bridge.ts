@@ -465,11 +465,13 @@ export class WindowBridge {
     this.#forget(window);
     if (this.#pointerWindow === window) this.#pointerWindow = null;
     window.destroyed = true;
-    if (this.#link !== null && window.created) {
+    const link = this.#link;
+    if (link !== null && window.created) {
       if (window.mapped) this.#send({ type: "UNMAP", window: window.id });
       this.#send({ type: "DESTROY", window: window.id });
-      // From 1.5 the id stays reserved until the daemon's DESTROY comes back.
-      if (this.#link.version >= VERSION_DESTROY_ACK) return;
+      // From 1.5 the id stays reserved until the daemon's DESTROY comes back (the link may have just
+      // closed under the sends: its version still says what the daemon spoke).
+      if (link.version >= VERSION_DESTROY_ACK && !link.closed) return;
     }
     this.#byId.delete(window.id);
   }
