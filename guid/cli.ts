@@ -18,6 +18,7 @@ import { MAX_CLIPBOARD_BUFFER_SIZE, MIN_CLIPBOARD_BUFFER_SIZE } from "../protoco
 import { MAX_DOMAIN_ID, isDomainId, ownDomainFromEnvironment } from "../shm/index.ts";
 import type { VchanBackend } from "../vchan/index.ts";
 import { ConfigError, DEFAULT_GUID_CONFIG, loadGuidConfig, type GuidConfig } from "./config.ts";
+import { createCounters, type GuidCounters } from "./counters.ts";
 import { startGuid, type Guid } from "./daemon.ts";
 
 const USAGE = `usage: qubes-guid -d DOMID -N NAME [-c COLOR] [-l LABEL] [-C CONFIG] [-v | -q] [options]
@@ -41,8 +42,8 @@ const USAGE = `usage: qubes-guid -d DOMID -N NAME [-c COLOR] [-l LABEL] [-C CONF
       --version               the program and protocol version
 
 Accepted for upstream compatibility, with no effect here: -f/--foreground (guid always runs in the
-foreground), -T/--title-name (the [NAME] prefix is always on), -i/--icon, -Q, -n, -t, -p, --trayicon-mode,
---screensaver-name.
+foreground), -T/--title-name (the [NAME] prefix is always on), -i/--icon NAME, -Q/--qrexec-for-clipboard,
+-n/--background, -t/--target-domid ID, -p/--prop NAME=VALUE, --trayicon-mode MODE, --screensaver-name NAME.
 
 Environment: WAYLAND_DISPLAY and XDG_RUNTIME_DIR (the host compositor), VCHAN_DOMAIN (this domain's id,
 default 0), VCHAN_SOCKET_DIR (default /var/run/vchan). SIGUSR1 prints the counters as a JSON line on stdout.
@@ -196,8 +197,8 @@ export async function parseCli(argv: string[]): Promise<CliOptions | "help" | "v
 }
 
 /** Prints the counters as one JSON line on stdout. */
-function printCounters(guid: Guid): void {
-  process.stdout.write(`${JSON.stringify({ counters: guid.counters })}\n`);
+function printCounters(counters: GuidCounters): void {
+  process.stdout.write(`${JSON.stringify({ counters })}\n`);
 }
 
 /** Runs qubes-guid; resolves with the exit status. */
@@ -220,6 +221,41 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`qubes-guid ${packageVersion()} (Qubes GUI protocol 1.8)\n`);
     return 0;
   }
+  // SIGUSR1 prints the counters from now on (zeros until the daemon runs); SIGTERM/SIGINT stop it, even mid-start.
+  let guid: Guid | null = null;
+  let signalled = false;
+  let wake: () => void = () => undefined;
+  const stopRequested = new Promise<"stop">((resolve) => (wake = () => resolve("stop")));
+  const onUsr1 = (): void => printCounters(guid?.counters ?? createCounters());
+  const onStop = (): void => {
+    signalled = true;
+    guid?.stop();
+    wake();
+  };
+  process.on("SIGUSR1", onUsr1);
+  process.on("SIGTERM", onStop);
+  process.on("SIGINT", onStop);
+  try {
+    return await run(
+      options,
+      stopRequested,
+      () => signalled,
+      (started) => (guid = started),
+    );
+  } finally {
+    process.off("SIGUSR1", onUsr1);
+    process.off("SIGTERM", onStop);
+    process.off("SIGINT", onStop);
+  }
+}
+
+/** Starts the daemon and serves until it ends; `started` hands it to the signal handlers. */
+async function run(
+  options: CliOptions,
+  stopRequested: Promise<"stop">,
+  signalled: () => boolean,
+  started: (guid: Guid) => void,
+): Promise<number> {
   const log: Logger = pino({ name: "qubes-guid", level: options.logLevel }, pino.destination({ dest: 2, sync: true }));
   let ownDomain: number;
   try {
@@ -230,7 +266,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   let guid: Guid;
   try {
-    guid = await startGuid({
+    const starting = startGuid({
       domains: [
         {
           domain: options.domain,
@@ -245,12 +281,22 @@ export async function main(argv: string[]): Promise<number> {
       ...(options.vchan === undefined ? {} : { vchan: options.vchan }),
       log,
     });
+    const first = await Promise.race([starting, stopRequested]);
+    if (first === "stop") {
+      // Stopped while connecting to the host compositor: whatever starts later stops at once.
+      starting.then((late) => late.stop()).catch(() => undefined);
+      printCounters(createCounters());
+      return 0;
+    }
+    guid = first;
   } catch (error) {
     process.stderr.write(`qubes-guid: ${(error as Error).message}\n`);
     return 1;
   }
+  started(guid);
+  if (signalled()) guid.stop();
   log.info(
-    { domain: options.domain, name: options.name, screen: guid.display.screen },
+    { domain: options.domain, vm: options.name, screen: guid.display.screen },
     "guid started; waiting for the agent",
   );
   const killOnConnect = options.killOnConnect;
@@ -263,15 +309,6 @@ export async function main(argv: string[]): Promise<number> {
       }
     });
   }
-  const onUsr1 = (): void => printCounters(guid);
-  process.on("SIGUSR1", onUsr1);
-  let signalled = false;
-  const onStop = (): void => {
-    signalled = true;
-    guid.stop();
-  };
-  process.on("SIGTERM", onStop);
-  process.on("SIGINT", onStop);
   let status = 0;
   try {
     await guid.done;
@@ -280,9 +317,6 @@ export async function main(argv: string[]): Promise<number> {
     status = 1;
   }
   guid.stop();
-  process.off("SIGUSR1", onUsr1);
-  process.off("SIGTERM", onStop);
-  process.off("SIGINT", onStop);
-  printCounters(guid);
-  return signalled ? 0 : status;
+  printCounters(guid.counters);
+  return signalled() ? 0 : status;
 }

@@ -18,8 +18,36 @@ export interface ClipboardContent {
   readonly data: Uint8Array;
   /** The domain it was copied from. */
   readonly source: string;
-  /** Host time (ms, u32, wrapping) of the copy keypress. */
+  /** Host time (ms, u32, wrapping) of the copy keypress: the compositor's event time. */
   readonly timestamp: number;
+  /**
+   * The daemon's own CLOCK_MONOTONIC time (µs) when it handled that keypress:
+   * the tie-break when two keypresses carry the same event time (virtual
+   * keyboards such as wayvnc's or wtype's send every key at time 0). Shared
+   * by every guid process of the machine. 0 when unknown.
+   */
+  readonly sequence?: number;
+}
+
+/** A keypress's place in time: the compositor's event time, then the daemon's clock. */
+export interface KeyStamp {
+  readonly timestamp: number;
+  readonly sequence?: number;
+}
+
+/** This process's CLOCK_MONOTONIC in µs: the {@link ClipboardContent.sequence} of a keypress handled now. */
+export function monotonicMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/**
+ * True when keypress `a` came after keypress `b`: by the compositor's event
+ * times when they differ (wrap-aware, {@link timestampNewer}), else by the
+ * daemon's clock. The QSB-013 guards compare copies and pastes with it.
+ */
+export function stampNewer(a: KeyStamp, b: KeyStamp): boolean {
+  if (a.timestamp >>> 0 !== b.timestamp >>> 0) return timestampNewer(a.timestamp, b.timestamp);
+  return (a.sequence ?? 0) > (b.sequence ?? 0);
 }
 
 /** The file the clipboard is kept in, inside the clipboard directory. */
@@ -70,7 +98,7 @@ export class GuiClipboard {
       return null;
     }
     try {
-      const parsed = JSON.parse(text) as { source?: unknown; timestamp?: unknown; data?: unknown };
+      const parsed = JSON.parse(text) as { source?: unknown; timestamp?: unknown; sequence?: unknown; data?: unknown };
       if (
         typeof parsed.source !== "string" ||
         typeof parsed.timestamp !== "number" ||
@@ -81,6 +109,7 @@ export class GuiClipboard {
       return {
         source: parsed.source,
         timestamp: parsed.timestamp >>> 0,
+        sequence: typeof parsed.sequence === "number" && Number.isFinite(parsed.sequence) ? parsed.sequence : 0,
         data: new Uint8Array(Buffer.from(parsed.data, "base64")),
       };
     } catch {
@@ -92,7 +121,12 @@ export class GuiClipboard {
   /** Replaces the content. */
   write(content: ClipboardContent): void {
     if (this.#dir === null) {
-      this.#memory = { data: content.data.slice(), source: content.source, timestamp: content.timestamp >>> 0 };
+      this.#memory = {
+        data: content.data.slice(),
+        source: content.source,
+        timestamp: content.timestamp >>> 0,
+        sequence: content.sequence ?? 0,
+      };
       return;
     }
     const file = path.join(this.#dir, CLIPBOARD_FILE);
@@ -100,6 +134,7 @@ export class GuiClipboard {
     const text = JSON.stringify({
       source: content.source,
       timestamp: content.timestamp >>> 0,
+      sequence: content.sequence ?? 0,
       data: Buffer.from(content.data.buffer, content.data.byteOffset, content.data.byteLength).toString("base64"),
     });
     writeFileSync(temporary, text, { mode: 0o600 });

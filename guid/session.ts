@@ -36,7 +36,7 @@ import {
 } from "../protocol/index.ts";
 import type { DomainId, GrantTable } from "../shm/index.ts";
 import { connectVchanClient, type Vchan, type VchanBackend } from "../vchan/index.ts";
-import { timestampNewer, type GuiClipboard } from "./clipboard.ts";
+import { monotonicMicros, stampNewer, type GuiClipboard, type KeyStamp } from "./clipboard.ts";
 import { pastePolicyDecision, type GuidConfig } from "./config.ts";
 import type { GuidCounters } from "./counters.ts";
 import type { HostDisplay } from "./host/display.ts";
@@ -214,10 +214,8 @@ class Connection implements WindowContext {
   #output: OutputQueue | null = null;
   #validator: SessionValidator | null = null;
   #registry: WindowRegistry | null = null;
-  /** Host time of the copy keypress whose CLIPBOARD_REQ is unanswered, or null. */
-  #copyRequestedAt: number | null = null;
-  /** Keys whose press was a clipboard hotkey: their release is swallowed too. */
-  readonly #swallowed = new Set<number>();
+  /** When the copy keypress whose CLIPBOARD_REQ is unanswered happened, or null. */
+  #copyRequestedAt: KeyStamp | null = null;
   #closed = false;
   version = 0;
 
@@ -275,17 +273,19 @@ class Connection implements WindowContext {
   }
 
   interceptKey(window: DomainWindow, time: number, code: number, pressed: boolean, state: number): boolean {
-    if (!pressed) return this.#swallowed.delete(code);
+    // The display's set: a hotkey's release is swallowed in whichever window (of any domain) it lands.
+    const swallowed = this.display.swallowedKeys;
+    if (!pressed) return swallowed.delete(code);
     const { config } = this.#session.options;
     const keysyms = this.display.keymap?.keysymsOf(code) ?? usKeysyms(code);
     if (config.secureCopySequence !== null && matchesSequence(config.secureCopySequence, state, keysyms)) {
-      this.#swallowed.add(code);
-      this.#copy(window, time);
+      swallowed.add(code);
+      this.#copy(window, { timestamp: time >>> 0, sequence: monotonicMicros() });
       return true;
     }
     if (config.securePasteSequence !== null && matchesSequence(config.securePasteSequence, state, keysyms)) {
-      this.#swallowed.add(code);
-      this.#paste(window, time);
+      swallowed.add(code);
+      this.#paste(window, { timestamp: time >>> 0, sequence: monotonicMicros() });
       return true;
     }
     return false;
@@ -406,8 +406,8 @@ class Connection implements WindowContext {
 
   // ---- the secure clipboard (reference 4.3) ----
 
-  #copy(window: DomainWindow, time: number): void {
-    this.#copyRequestedAt = time >>> 0;
+  #copy(window: DomainWindow, stamp: KeyStamp): void {
+    this.#copyRequestedAt = stamp;
     this.#validator?.noteClipboardRequested();
     this.send({ type: "CLIPBOARD_REQ", window: window.id });
     this.log.info({ window: window.id }, "secure copy: clipboard requested");
@@ -419,7 +419,7 @@ class Connection implements WindowContext {
     this.#copyRequestedAt = null;
     if (requestedAt === null) return;
     const current = clipboard.read();
-    if (current !== null && timestampNewer(current.timestamp, requestedAt)) {
+    if (current !== null && stampNewer(current, requestedAt)) {
       // QSB-013: a later copy is already in; this late answer must not replace it.
       counters.clipboardRefused += 1;
       this.log.warn("secure copy: discarded, the clipboard holds a later copy");
@@ -430,7 +430,12 @@ class Connection implements WindowContext {
       this.log.info("secure copy: the domain's clipboard is empty; clipboard cleared");
       return;
     }
-    clipboard.write({ data: message.data, source: this.vmName, timestamp: requestedAt });
+    clipboard.write({
+      data: message.data,
+      source: this.vmName,
+      timestamp: requestedAt.timestamp,
+      sequence: requestedAt.sequence ?? 0,
+    });
     counters.clipboardCopies += 1;
     this.log.info({ bytes: message.data.length }, "secure copy: clipboard taken");
   }
@@ -441,7 +446,7 @@ class Connection implements WindowContext {
     this.log.warn("secure copy: the data was over max_clipboard_size; clipboard cleared");
   }
 
-  #paste(window: DomainWindow, time: number): void {
+  #paste(window: DomainWindow, stamp: KeyStamp): void {
     const { clipboard, counters, config } = this.#session.options;
     const content = clipboard.read();
     if (content === null) {
@@ -452,7 +457,7 @@ class Connection implements WindowContext {
       counters.clipboardRefused += 1;
       this.log.warn({ source: content.source, target: this.vmName }, `secure paste refused: ${why}`);
     };
-    if (timestampNewer(content.timestamp, time >>> 0)) {
+    if (stampNewer(content, stamp)) {
       refuse("the clipboard was copied after the paste key (QSB-013)");
       return;
     }
@@ -462,7 +467,11 @@ class Connection implements WindowContext {
       return;
     }
     const decision = pastePolicyDecision(config.pastePolicy, content.source, this.vmName);
-    const rule = decision.rule === null ? "no rule (default allow)" : `paste_policy rule ${decision.rule}`;
+    const ruleLine = decision.rule === null ? undefined : config.pastePolicy[decision.rule]?.line;
+    const rule =
+      decision.rule === null
+        ? "no rule (default allow)"
+        : `the paste_policy rule at line ${ruleLine ?? "?"} of guid.conf`;
     if (!decision.allowed) {
       refuse(`denied by ${rule}`);
       return;

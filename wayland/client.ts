@@ -144,6 +144,8 @@ export interface ConnectOptions extends ConnectionOptions {
   runtimeDir?: string;
   /** An already connected socket fd (owned from now on); default $WAYLAND_SOCKET when no display is given. */
   fd?: number;
+  /** Gives up (closing the connection) when the compositor has not answered the first roundtrip in this many ms. */
+  timeoutMs?: number;
 }
 
 /** The socket path a client connects to, from options and the environment. */
@@ -190,7 +192,28 @@ export async function connect(options: ConnectOptions = {}): Promise<ClientConne
     }
   }
   const connection = new ClientConnection(fd, options);
-  await connection.roundtrip();
+  const timeoutMs = options.timeoutMs;
+  if (timeoutMs === undefined) {
+    await connection.roundtrip();
+    return connection;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      connection.roundtrip(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new WaylandError("no-display", `the compositor did not answer within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } catch (error) {
+    connection.destroy();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
   return connection;
 }
 

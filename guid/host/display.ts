@@ -63,8 +63,13 @@ export interface HostDisplayOptions {
   display?: string;
   /** Default $XDG_RUNTIME_DIR. */
   runtimeDir?: string;
+  /** How long the compositor has to answer the first requests; default 10 000 ms. */
+  timeoutMs?: number;
   log: Logger;
 }
+
+/** Default of {@link HostDisplayOptions.timeoutMs}. */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 const SOLID_BYTES = 4 * 4 * 4;
 const SOLID_POOL_BYTES = 4096;
@@ -84,6 +89,12 @@ export class HostDisplay {
   seat: Proxy<"wl_seat"> | null = null;
   /** The host keymap, once the keyboard sent it. */
   keymap: HostKeymap | null = null;
+  /**
+   * Keys (evdev codes) whose press was a clipboard hotkey: their release is
+   * swallowed wherever it lands. One set for the whole display, because the
+   * focus may move to another domain's window between press and release.
+   */
+  readonly swallowedKeys = new Set<number>();
   readonly #log: Logger;
   readonly #outputs = new Map<number, OutputState>();
   readonly #solids = new Map<number, SolidBuffer>();
@@ -120,19 +131,30 @@ export class HostDisplay {
    * what is missing (no compositor, or a global guid cannot work without).
    */
   static async connect(options: HostDisplayOptions): Promise<HostDisplay> {
+    const timeoutMs = options.timeoutMs ?? CONNECT_TIMEOUT_MS;
     const connection = await connect({
       ...(options.display === undefined ? {} : { display: options.display }),
       ...(options.runtimeDir === undefined ? {} : { runtimeDir: options.runtimeDir }),
+      timeoutMs,
     });
     let display: HostDisplay;
+    let timer: NodeJS.Timeout | undefined;
+    const silent = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new WaylandError("no-display", `the host compositor did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
     try {
       display = new HostDisplay(connection, options.log);
       // One roundtrip for the binds, one for the events they caused (modes, capabilities, keymap).
-      await connection.roundtrip();
-      await connection.roundtrip();
+      await Promise.race([connection.roundtrip(), silent]);
+      await Promise.race([connection.roundtrip(), silent]);
     } catch (error) {
       connection.destroy();
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
     return display;
   }
