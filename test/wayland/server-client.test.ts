@@ -7,7 +7,17 @@ import path from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import { close, fileSize, isMapped, memfdCreate, mmap, munmap, resize, socketpair } from "../../native/index.ts";
+import {
+  close,
+  fileSize,
+  isMapped,
+  listen,
+  memfdCreate,
+  mmap,
+  munmap,
+  resize,
+  socketpair,
+} from "../../native/index.ts";
 import {
   ClientConnection,
   ClientShmPool,
@@ -481,6 +491,20 @@ describe("sockets", () => {
     connections.push(connection);
     expect(process.env.WAYLAND_SOCKET).toBeUndefined();
     expect(connection.findGlobal("wl_compositor")).toBeDefined();
+  });
+
+  it("gives up with no-display when the compositor accepts but never answers, within timeoutMs", async () => {
+    const dir = temporaryDirectory("wayland-socket-");
+    const listener = listen("stream", path.join(dir.dir, "wayland-silent"));
+    try {
+      await expect(connect({ display: "wayland-silent", runtimeDir: dir.dir, timeoutMs: 200 })).rejects.toMatchObject({
+        code: "no-display",
+        message: expect.stringMatching(/did not answer within 200 ms/) as unknown,
+      });
+    } finally {
+      close(listener);
+      dir.remove();
+    }
   });
 
   it("fails with no-display when nothing listens", async () => {
