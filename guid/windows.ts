@@ -20,6 +20,7 @@ import {
   type Message,
   type Size,
   type TrustedMessage,
+  type TrustedCursorShape,
   type TrustedOf,
   type VmRect,
   type WindowPoint,
@@ -84,6 +85,8 @@ export class DomainWindow implements HostWindowListener {
   maxSize: Size | null = null;
   fullscreen = false;
   maximized = false;
+  /** The pointer image the domain asked for (MSG_CURSOR). */
+  cursor: TrustedCursorShape = { kind: "default" };
   /** The image of the last WINDOW_DUMP, or null (none yet, an empty dump, or unmapped). */
   image: WindowImage | null = null;
   host: HostWindow | null = null;
@@ -253,6 +256,7 @@ export class DomainWindow implements HostWindowListener {
       listener: this,
     });
     this.host.setSizeLimits(this.minSize, this.maxSize);
+    this.host.setCursorShape(this.cursor);
     if (this.fullscreen) this.host.setFullscreen(true);
     if (this.image !== null) this.host.setContent(this.image);
   }
@@ -353,6 +357,8 @@ export class WindowRegistry {
         this.context.log.info({ window: window.id }, "a docked (tray) window is not shown: no tray on Wayland");
         return;
       case "CURSOR":
+        window.cursor = message.cursor;
+        window.host?.setCursorShape(message.cursor);
         return;
       case "WINDOW_DUMP":
         this.#dump(window, message);

@@ -10,9 +10,10 @@
  */
 import type { Logger } from "pino";
 
-import { screenRect, type ScreenRect } from "../../protocol/index.ts";
+import { screenRect, type ScreenRect, type TrustedCursorShape } from "../../protocol/index.ts";
 import {
   ClientShmPool,
+  SHM_FORMAT_ARGB8888,
   SHM_FORMAT_XRGB8888,
   WaylandError,
   closeFd,
@@ -22,6 +23,7 @@ import {
   type GlobalInfo,
   type Proxy,
 } from "../../wayland/index.ts";
+import { CursorTheme, type CursorImage } from "./cursors.ts";
 import { AxisAccumulator, buttonMask, xButtonFromLinux, xStateFromModifiers } from "./input-map.ts";
 import { parseKeymap, type HostKeymap } from "./keymap.ts";
 
@@ -110,6 +112,8 @@ export class HostDisplay {
   readonly #axis = new AxisAccumulator();
   readonly #discrete: [number | null, number | null] = [null, null];
   #lastInputSerial = 0;
+  #cursorTheme: CursorTheme | null = null;
+  readonly #cursors = new Map<CursorImage, { surface: Proxy<"wl_surface">; pool: ClientShmPool }>();
 
   private constructor(connection: ClientConnection, log: Logger) {
     this.connection = connection;
@@ -204,6 +208,45 @@ export class HostDisplay {
     return solid;
   }
 
+  /**
+   * Shows `shape` as the pointer's image (the pointer must be on one of our
+   * surfaces since its last enter): an image of the GUI domain's cursor
+   * theme, or none. Without a theme, the default shape is left to the
+   * compositor.
+   */
+  showCursor(shape: TrustedCursorShape): void {
+    const pointer = this.#pointer;
+    if (pointer === null) return;
+    if (shape.kind === "none") {
+      pointer.request("set_cursor", this.#pointerSerial, null, 0, 0);
+      return;
+    }
+    this.#cursorTheme ??= CursorTheme.load();
+    const theme = this.#cursorTheme;
+    const image = shape.kind === "x11" ? theme.forGlyph(shape.glyph) : theme.defaultImage();
+    if (image === null) return;
+    let cursor = this.#cursors.get(image);
+    if (cursor === undefined) {
+      const bytes = image.width * image.height * 4;
+      const pool = new ClientShmPool(this.shm, bytes);
+      const { proxy, bytes: pixels } = pool.createBuffer(
+        0,
+        image.width,
+        image.height,
+        image.width * 4,
+        SHM_FORMAT_ARGB8888,
+      );
+      new Uint32Array(pixels.buffer, pixels.byteOffset, image.width * image.height).set(image.pixels);
+      const surface = this.compositor.request("create_surface");
+      surface.request("attach", proxy, 0, 0);
+      surface.request("damage_buffer", 0, 0, image.width, image.height);
+      surface.request("commit");
+      cursor = { surface, pool };
+      this.#cursors.set(image, cursor);
+    }
+    pointer.request("set_cursor", this.#pointerSerial, cursor.surface, image.hotX, image.hotY);
+  }
+
   /** Tells the compositor which surface is ours for input (`surface.data`). */
   static setInput(surface: Proxy<"wl_surface">, input: SurfaceInput | null): void {
     surface.data = input;
@@ -222,6 +265,8 @@ export class HostDisplay {
   /** Disconnects (every surface of ours disappears). */
   destroy(): void {
     for (const pool of this.#solidPools.splice(0)) pool.destroy();
+    for (const cursor of this.#cursors.values()) cursor.pool.destroy();
+    this.#cursors.clear();
     this.connection.destroy();
   }
 

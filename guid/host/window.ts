@@ -21,6 +21,7 @@ import {
   windowPoint,
   windowRect,
   type Size,
+  type TrustedCursorShape,
   type WindowPoint,
   type WindowRect,
 } from "../../protocol/index.ts";
@@ -118,6 +119,7 @@ export class HostWindow {
   #framePending = false;
   #pointer: WindowPoint = windowPoint(0, 0);
   #pointerOnContent = false;
+  #cursorShape: TrustedCursorShape = { kind: "default" };
   #pendingStates: HostWindowStates = { maximized: false, fullscreen: false, activated: false };
   #pendingSize: Size | null = null;
   #children = new Set<HostWindow>();
@@ -284,11 +286,10 @@ export class HostWindow {
     if (!this.#framePending) this.#commitContent();
   }
 
-  /** Sets the pointer image while it is over the content (`buffer` null hides it). */
-  setCursor(surface: Proxy<"wl_surface"> | null, hotspotX: number, hotspotY: number): void {
-    const pointer = this.#display.pointer;
-    if (pointer === null || !this.#pointerOnContent) return;
-    pointer.request("set_cursor", this.#display.pointerSerial, surface, hotspotX, hotspotY);
+  /** The pointer image over the content (what the domain's CURSOR asked), shown now if the pointer is there. */
+  setCursorShape(shape: TrustedCursorShape): void {
+    this.#cursorShape = shape;
+    if (this.#pointerOnContent && !this.#destroyed) this.#display.showCursor(shape);
   }
 
   /** Removes the window from the host (popups of it go first). */
@@ -389,14 +390,14 @@ export class HostWindow {
   }
 
   readonly #contentInput: SurfaceInput = {
-    pointerEnter: (serial, x, y, state) => {
+    pointerEnter: (_serial, x, y, state) => {
       this.#pointerOnContent = true;
-      this.#pointer = this.#contentPoint(x, y, true);
+      this.#pointer = windowPoint(x, y);
+      this.#display.showCursor(this.#cursorShape);
       this.#listener.pointerEnter(this.#pointer, state);
-      void serial;
     },
     pointerMotion: (_time, x, y, state) => {
-      this.#pointer = this.#contentPoint(x, y, this.#pointerOnContent);
+      this.#pointer = windowPoint(x, y);
       this.#listener.pointerMotion(this.#pointer, state);
     },
     pointerLeave: (state) => {
@@ -413,7 +414,7 @@ export class HostWindow {
 
   /** Input on the frame: a press moves the window (a toplevel); keys still go to the window. */
   readonly #frameInput: SurfaceInput = {
-    pointerEnter: () => undefined,
+    pointerEnter: () => this.#display.showCursor({ kind: "default" }),
     pointerMotion: () => undefined,
     pointerLeave: () => undefined,
     pointerButton: (serial, _time, xButton, pressed) => {
@@ -427,12 +428,6 @@ export class HostWindow {
     keyboardLeave: (state) => this.#listener.focusOut(state),
     key: (_serial, time, code, pressed, state) => this.#listener.key(time, code, pressed, this.#pointer, state),
   };
-
-  /** Surface coordinates of the content (or background, at the same place) as window coordinates. */
-  #contentPoint(x: number, y: number, inside: boolean): WindowPoint {
-    void inside;
-    return windowPoint(x, y);
-  }
 }
 
 function clampSize(size: Size): Size {
