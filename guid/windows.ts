@@ -29,7 +29,7 @@ import {
 import type { DomainId, GrantTable } from "../shm/index.ts";
 import type { GuidCounters } from "./counters.ts";
 import type { HostDisplay } from "./host/display.ts";
-import { keymapNotifyVector, xKeycodeFromEvdev } from "./host/input-map.ts";
+import { buttonMask, keymapNotifyVector, xKeycodeFromEvdev } from "./host/input-map.ts";
 import { HostWindow, type HostWindowListener, type HostWindowStates } from "./host/window.ts";
 import { WindowImage } from "./images.ts";
 
@@ -138,7 +138,7 @@ export class DomainWindow implements HostWindowListener {
 
   pointerEnter(at: WindowPoint, state: number): void {
     const context = this.#context;
-    context.send({ type: "KEYMAP_NOTIFY", window: 0, keys: keymapNotifyVector([]) });
+    context.send({ type: "KEYMAP_NOTIFY", window: 0, keys: keymapNotifyVector(context.display.heldKeys) });
     context.send({
       type: "CROSSING",
       window: this.id,
@@ -183,9 +183,10 @@ export class DomainWindow implements HostWindowListener {
   }
 
   pointerWheel(at: WindowPoint, xButton: number, clicks: number, state: number): void {
+    // As X reports a click: the release's state has the button held (Button4Mask, Button5Mask).
     for (let i = 0; i < clicks; i++) {
       this.pointerButton(at, xButton, true, state);
-      this.pointerButton(at, xButton, false, state);
+      this.pointerButton(at, xButton, false, state | buttonMask(xButton));
     }
   }
 

@@ -97,6 +97,8 @@ export class HostDisplay {
    * focus may move to another domain's window between press and release.
    */
   readonly swallowedKeys = new Set<number>();
+  /** Keys (evdev codes) held down now, as the keyboard reported them: what KEYMAP_NOTIFY tells an agent. */
+  readonly heldKeys = new Set<number>();
   readonly #log: Logger;
   readonly #outputs = new Map<number, OutputState>();
   readonly #solids = new Map<number, SolidBuffer>();
@@ -388,16 +390,23 @@ export class HostDisplay {
     keyboard.on("enter", (serial, surface, keys) => {
       this.#lastInputSerial = serial;
       this.#keyboardFocus = surface;
-      this.#inputOf(surface)?.keyboardEnter(serial, u32Array(keys), this.xState);
+      const held = u32Array(keys);
+      this.heldKeys.clear();
+      for (const code of held) this.heldKeys.add(code);
+      this.#inputOf(surface)?.keyboardEnter(serial, held, this.xState);
     });
     keyboard.on("leave", (serial, surface) => {
       this.#lastInputSerial = serial;
       const input = this.#inputOf(surface ?? this.#keyboardFocus);
       this.#keyboardFocus = null;
+      // Keys go elsewhere from now on: what is held is unknown until the next enter.
+      this.heldKeys.clear();
       input?.keyboardLeave(this.xState);
     });
     keyboard.on("key", (serial, time, key, keyState) => {
       this.#lastInputSerial = serial;
+      if (keyState === 1) this.heldKeys.add(key);
+      else this.heldKeys.delete(key);
       this.#inputOf(this.#keyboardFocus)?.key(serial, time, key, keyState === 1, this.xState);
     });
     keyboard.on("modifiers", (_serial, depressed, latched, locked) => {

@@ -141,9 +141,14 @@ export class HostWindow {
     this.#contentSub = display.subcompositor.request("get_subsurface", this.#content, this.#root);
     this.#contentViewport = display.viewporter.request("get_viewport", this.#content);
     this.#contentSub.request("set_desync");
+    // The background under it covers the whole window: pointer input lands there alone, so that
+    // moving between the domain's pixels and a part the image leaves uncovered is no crossing.
+    const noInput = compositor.request("create_region");
+    this.#content.request("set_input_region", noInput);
+    noInput.request("destroy");
     HostDisplay.setInput(this.#root, this.#frameInput);
     HostDisplay.setInput(this.#background, this.#contentInput);
-    HostDisplay.setInput(this.#content, this.#contentInput);
+    HostDisplay.setInput(this.#content, this.#keyboardOnlyInput);
 
     // The background: the window's size, under the content.
     const background = display.solid(options.backgroundColor);
@@ -410,6 +415,16 @@ export class HostWindow {
     keyboardEnter: (_serial, keys, state) => this.#listener.focusIn(keys, state),
     keyboardLeave: (state) => this.#listener.focusOut(state),
     key: (_serial, time, code, pressed, state) => this.#listener.key(time, code, pressed, this.#pointer, state),
+  };
+
+  /** The content surface takes no pointer input (its input region is empty); keys still go to the window. */
+  readonly #keyboardOnlyInput: SurfaceInput = {
+    ...this.#contentInput,
+    pointerEnter: () => undefined,
+    pointerMotion: () => undefined,
+    pointerLeave: () => undefined,
+    pointerButton: () => undefined,
+    pointerWheel: () => undefined,
   };
 
   /** Input on the frame: a press moves the window (a toplevel); keys still go to the window. */
