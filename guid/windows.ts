@@ -105,9 +105,19 @@ export class DomainWindow implements HostWindowListener {
 
   // ---- HostWindowListener: the host → the agent ----
 
-  configure(size: Size | null, states: HostWindowStates): void {
+  configure(requested: Size | null, states: HostWindowStates): void {
     this.maximized = states.maximized;
-    if (size === null || (size.width === this.rect.width && size.height === this.rect.height)) return;
+    if (requested === null) return;
+    // Within the window's own size hints, whatever the host asked (sway's `resize set` ignores them).
+    const size = {
+      width: Math.min(Math.max(requested.width, this.minSize?.width ?? 1), this.maxSize?.width ?? Infinity),
+      height: Math.min(Math.max(requested.height, this.minSize?.height ?? 1), this.maxSize?.height ?? Infinity),
+    };
+    if (size.width === this.rect.width && size.height === this.rect.height) {
+      // The host's size is refused: the window keeps (and shows) the one it has.
+      if (requested.width !== size.width || requested.height !== size.height) this.host?.resize(size, true);
+      return;
+    }
     const rect = vmRect(this.rect.x, this.rect.y, size.width, size.height);
     this.rect = rect;
     this.#context.noteConfigureSent(this.id, rect);

@@ -245,11 +245,15 @@ export class HostWindow {
     this.#toplevel?.request("set_minimized");
   }
 
-  /** New content size (frame excluded): the frame, background and crop follow in one atomic commit. */
-  resize(size: Size): void {
+  /**
+   * New content size (frame excluded): the frame, background and crop follow
+   * in one atomic commit. `force` commits even an unchanged size, to tell the
+   * host the size it asked for is refused.
+   */
+  resize(size: Size, force = false): void {
     if (this.#destroyed) return;
     const clamped = clampSize(size);
-    if (clamped.width === this.#size.width && clamped.height === this.#size.height) return;
+    if (!force && clamped.width === this.#size.width && clamped.height === this.#size.height) return;
     this.#size = clamped;
     this.#backgroundViewport.request("set_destination", clamped.width, clamped.height);
     this.#background.request("commit");

@@ -352,6 +352,21 @@ describe("windows on the host", () => {
     expect(guid.guid.counters.dropped).toBe(droppedBefore + 1);
   });
 
+  it("gives the host the size limits of WINDOW_HINTS, frame included: a host resize stays within them", async () => {
+    const peer = await agent();
+    await startGuid();
+    await peer.handshake();
+    peer.create(W1, { x: 0, y: 0, width: 200, height: 150 });
+    peer.wmclass(W1, "Limited", "limited");
+    peer.windowHints(W1, { minWidth: 150, minHeight: 100, maxWidth: 300, maxHeight: 250 });
+    peer.map(W1);
+    await viewOf("work:Limited");
+    await swaymsg(sway, ['[app_id="work:Limited"]', "resize", "set", "600", "500"]);
+    const grown = await peer.waitForMessage("CONFIGURE", W1);
+    expect(grown).toMatchObject({ width: 300, height: 250 });
+    await pollUntil(async () => (await viewOf("work:Limited")).width === 304, "sway to keep the window within its max");
+  });
+
   it("shows fullscreen only when allow_fullscreen is set", async () => {
     const peer = await agent();
     const other = await agent(PERSONAL);
