@@ -321,6 +321,15 @@ export class ClientConnection {
     this.end(undefined);
   }
 
+  /**
+   * Writes the requests queued so far now, instead of at the end of the
+   * current job (the default, which batches a burst into one sendmsg). For a
+   * latency-bound request such as a frame's commit. True when all went out.
+   */
+  flush(): boolean {
+    return this.destroyed ? false : this.connection.flush();
+  }
+
   /** Sends raw framed bytes (for tests of hostile input). */
   sendRaw(bytes: Uint8Array): void {
     this.connection.sendRaw(bytes);

@@ -395,6 +395,8 @@ export class HostWindow {
       if (!this.#destroyed && this.#damage.length > 0) this.#commitContent();
     });
     content.request("commit");
+    // The commit is what the host waits for: out now, not after the rest of this batch of messages.
+    this.#display.connection.flush();
     this.#listener.committed(damage);
   }
 

@@ -16,6 +16,7 @@ import {
   mmap,
   munmap,
   resize,
+  recvmsg,
   socketpair,
 } from "../../native/index.ts";
 import {
@@ -491,6 +492,18 @@ describe("sockets", () => {
     connections.push(connection);
     expect(process.env.WAYLAND_SOCKET).toBeUndefined();
     expect(connection.findGlobal("wl_compositor")).toBeDefined();
+  });
+
+  it("flush() writes the requests queued so far at once, not at the end of the job", () => {
+    const [serverEnd, clientEnd] = socketpair("stream");
+    const connection = new ClientConnection(clientEnd);
+    connections.push(connection);
+    const buffer = new Uint8Array(4096);
+    // The constructor's get_registry waits for the end of the job; flush sends it now.
+    expect(recvmsg(serverEnd, buffer, 0)).toBeNull();
+    expect(connection.flush()).toBe(true);
+    expect(recvmsg(serverEnd, buffer, 0)?.bytes).toBe(12);
+    close(serverEnd);
   });
 
   it("gives up with no-display when the compositor accepts but never answers, within timeoutMs", async () => {
