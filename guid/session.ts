@@ -87,6 +87,16 @@ interface Ending {
 
 const READ_CHUNK = 64 * 1024;
 
+/** What events_max_delay holds back: the user's input (upstream delays host input events, not configures). */
+const INPUT_MESSAGES: ReadonlySet<Message["type"]> = new Set([
+  "KEYPRESS",
+  "BUTTON",
+  "MOTION",
+  "CROSSING",
+  "FOCUS",
+  "KEYMAP_NOTIFY",
+]);
+
 /** One domain's session, served again and again until stopped. */
 export class Session extends EventEmitter<SessionEvents> {
   readonly options: SessionOptions;
@@ -217,6 +227,10 @@ class Connection implements WindowContext {
   /** When the copy keypress whose CLIPBOARD_REQ is unanswered happened, or null. */
   #copyRequestedAt: KeyStamp | null = null;
   #closed = false;
+  /** Input held by events_max_delay, in order, each with the time (performance.now) it is due. */
+  readonly #delayed: Array<{ message: Message; due: number }> = [];
+  #lastInputDue = 0;
+  #delayTimer: NodeJS.Timeout | null = null;
   version = 0;
 
   constructor(session: Session, vchan: Vchan, end: (ending: Ending) => void) {
@@ -257,8 +271,44 @@ class Connection implements WindowContext {
 
   send(message: Message): void {
     if (this.#output === null) return;
+    const maxDelay = this.#session.options.config.eventsMaxDelay;
+    if (maxDelay > 0 && INPUT_MESSAGES.has(message.type)) {
+      this.#delayInput(message, maxDelay);
+      return;
+    }
     this.#output.send(message);
     this.counters.messagesSent += 1;
+  }
+
+  /**
+   * guid.conf `events_max_delay`: holds each input message a random 0..max
+   * ms, never reordering (each is due no earlier than the one before), so
+   * that a domain cannot time the user's keystrokes to the millisecond.
+   */
+  #delayInput(message: Message, maxDelay: number): void {
+    const due = Math.max(this.#lastInputDue, performance.now() + Math.random() * maxDelay);
+    this.#lastInputDue = due;
+    this.#delayed.push({ message, due });
+    if (this.#delayed.length === 1) this.#scheduleDelayed();
+  }
+
+  #scheduleDelayed(): void {
+    const head = this.#delayed[0];
+    if (head === undefined) return;
+    this.#delayTimer = setTimeout(
+      () => {
+        this.#delayTimer = null;
+        const now = performance.now();
+        while (this.#delayed.length > 0 && (this.#delayed[0] as { due: number }).due <= now) {
+          const item = this.#delayed.shift() as { message: Message };
+          if (this.#output === null) return;
+          this.#output.send(item.message);
+          this.counters.messagesSent += 1;
+        }
+        this.#scheduleDelayed();
+      },
+      Math.max(0, head.due - performance.now()),
+    );
   }
 
   noteConfigureSent(window: number, rect: VmRect): void {
@@ -496,6 +546,8 @@ class Connection implements WindowContext {
   /** Removes every window and mapping of the connection; nothing more is sent. */
   close(): void {
     this.#closed = true;
+    if (this.#delayTimer !== null) clearTimeout(this.#delayTimer);
+    this.#delayed.length = 0;
     this.#output?.close();
     this.#output = null;
     this.#registry?.clear();

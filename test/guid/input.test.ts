@@ -556,6 +556,25 @@ describe("the keyboard", () => {
     expect((keys[1]?.state ?? 0) & SHIFT_MASK).toBe(SHIFT_MASK);
     expect((keys[2]?.state ?? 0) & SHIFT_MASK).toBe(SHIFT_MASK);
   });
+
+  it("with events_max_delay, still delivers every key and in order", async () => {
+    const peer = await agent();
+    await startGuid([{ domain: WORK, name: "work", config: { eventsMaxDelay: 50 } }]);
+    await peer.handshake();
+    await showWindow(peer, "work", "Test");
+    await focus(peer, "work:Test");
+    const mark = peer.received.length;
+    const typed = "qwertyuiop";
+    vnc().type(typed);
+    await next(peer, mark, "KEYPRESS", () => sinceOfType(peer, mark, "KEYPRESS").length === 20, "all 20 key events");
+    const codes = [16, 17, 18, 19, 20, 21, 22, 23, 24, 25].map((evdev) => evdev + 8);
+    expect(sinceOfType(peer, mark, "KEYPRESS").map((m) => [m.event_type, m.keycode])).toEqual(
+      codes.flatMap((code) => [
+        [KEY_PRESS, code],
+        [KEY_RELEASE, code],
+      ]),
+    );
+  });
 });
 
 describe("the keyboard focus", () => {
