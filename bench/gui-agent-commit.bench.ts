@@ -12,13 +12,13 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 
 import pino from "pino";
 
 import { startAgent } from "../gui-agent/index.ts";
 import {
   benchDir,
+  childLines,
   pinSelf,
   pinnedCommand,
   sample,
@@ -32,23 +32,6 @@ import {
 const WIDTH = 1920;
 const HEIGHT = 1080;
 const AGENT_DOMAIN = 7;
-
-/** Lines a child prints, taken one at a time. */
-function lines(child: ChildProcess): () => Promise<string> {
-  const queue: string[] = [];
-  const waiting: Array<(line: string) => void> = [];
-  const reader = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  reader.on("line", (line) => {
-    const wake = waiting.shift();
-    if (wake === undefined) queue.push(line);
-    else wake(line);
-  });
-  return () => {
-    const line = queue.shift();
-    if (line !== undefined) return Promise.resolve(line);
-    return new Promise((resolve) => waiting.push(resolve));
-  };
-}
 
 function child(script: string, args: string[], env: NodeJS.ProcessEnv, cpu: number): ChildProcess {
   const [command, argv] = pinnedCommand(cpu, process.execPath, [
@@ -76,10 +59,10 @@ async function run(context: BenchContext, placement: Placement): Promise<BenchRo
   const daemon = child("daemon-stand-in.ts", [String(AGENT_DOMAIN), dir], process.env, cpu);
   const app = child("pattern-app.ts", [], { ...process.env, WAYLAND_DISPLAY: agent.compositor.socketPath }, cpu);
   pinSelf(cpu);
-  const daemonLine = lines(daemon);
-  const appLine = lines(app);
-  await appLine(); // ready
-  await daemonLine(); // ready
+  const daemonLine = childLines(daemon, "the daemon stand-in");
+  const appLine = childLines(app, "the app");
+  await appLine("ready");
+  await daemonLine("ready");
 
   /**
    * `iterations` commits of one kind, paced by frame callbacks: each sample is
@@ -95,11 +78,11 @@ async function run(context: BenchContext, placement: Placement): Promise<BenchRo
       const inAgent: number[] = [];
       agent.bridge.onCommitTimed = (nanos) => inAgent.push(nanos / 1000);
       app.stdin?.write(`${kind} ${count}\n`);
-      const starts = (await appLine()).split(" ").map(BigInt);
+      const starts = (await appLine("its commit times")).split(" ").map(BigInt);
       agent.bridge.onCommitTimed = null;
       if (agent.counters.shmimages - first !== count) throw new Error("one SHMIMAGE per commit expected");
       daemon.stdin?.write(`times ${first} ${count}\n`);
-      const arrivals = (await daemonLine()).split(" ").map(BigInt);
+      const arrivals = (await daemonLine("the arrival times")).split(" ").map(BigInt);
       const samples = starts.map((start, i) => Number((arrivals[i] as bigint) - start) / 1000);
       return { samples, inAgent };
     };

@@ -18,44 +18,16 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 
 import pino from "pino";
 
 import { startAgent } from "../gui-agent/index.ts";
-import { benchDir, sample, single, stats, type BenchContext, type BenchRow } from "./lib.ts";
+import { benchDir, childLines, sample, single, stats, type BenchContext, type BenchRow } from "./lib.ts";
 import { cEventfdRoundTrips } from "./native-eventfd-roundtrip.bench.ts";
 
 const WIDTH = 1920;
 const HEIGHT = 1080;
 const AGENT_DOMAIN = 9;
-const STEP_TIMEOUT_MS = 20_000;
-
-/** A child's stdout lines, one at a time, each wait bounded and naming what never came; `drop()` forgets those queued. */
-function lines(child: ChildProcess, name: string): ((what: string) => Promise<string>) & { drop(): void } {
-  const queue: string[] = [];
-  const waiting: Array<(line: string) => void> = [];
-  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-    const wake = waiting.shift();
-    if (wake === undefined) queue.push(line);
-    else wake(line);
-  });
-  const next = (what: string): Promise<string> => {
-    const line = queue.shift();
-    if (line !== undefined) return Promise.resolve(line);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${name} did not send ${what} within ${STEP_TIMEOUT_MS} ms`)),
-        STEP_TIMEOUT_MS,
-      );
-      waiting.push((line) => {
-        clearTimeout(timer);
-        resolve(line);
-      });
-    });
-  };
-  return Object.assign(next, { drop: () => void queue.splice(0) });
-}
 
 function tsChild(script: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   return spawn(process.execPath, ["--import", "tsx", script, ...args], { env, stdio: ["pipe", "pipe", "inherit"] });
@@ -77,7 +49,7 @@ export default async function guidCommit(context: BenchContext): Promise<BenchRo
   const dir = mkdtempSync(path.join(tmpdir(), "qubes-guid-bench-"));
   const hostSocket = path.join(dir, "host-wayland");
   const host = tsChild(path.join(benchDir, "peers", "host-compositor.ts"), [hostSocket], process.env);
-  const hostLine = lines(host, "the host compositor");
+  const hostLine = childLines(host, "the host compositor");
   await hostLine("ready");
   const agent = await startAgent({
     guiDomain: 0,
@@ -93,12 +65,12 @@ export default async function guidCommit(context: BenchContext): Promise<BenchRo
     ["-d", String(AGENT_DOMAIN), "-N", "bench", "-c", "blue", "-q"],
     { ...process.env, WAYLAND_DISPLAY: hostSocket, VCHAN_SOCKET_DIR: dir, VCHAN_DOMAIN: "0", XDG_RUNTIME_DIR: dir },
   );
-  const guidLine = lines(guid, "qubes-guid");
+  const guidLine = childLines(guid, "qubes-guid");
   const app = tsChild(path.join(benchDir, "peers", "pattern-app.ts"), [], {
     ...process.env,
     WAYLAND_DISPLAY: agent.compositor.socketPath,
   });
-  const appLine = lines(app, "the app");
+  const appLine = childLines(app, "the app");
   try {
     await appLine("ready");
     // The first content commit at the host: guid has shown the window.

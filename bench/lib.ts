@@ -3,10 +3,11 @@
  * and the report table. Every figure is printed beside its baseline, as a
  * ratio, with median and p99 (house-style.md, "Benchmarks").
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 /** The bench/ folder. */
@@ -176,3 +177,36 @@ static void pin(int cpu) {
   sched_setaffinity(0, sizeof set, &set);
 }
 `;
+
+/**
+ * A child's stdout lines, one at a time: each wait is bounded and its
+ * rejection names what never came; `drop()` forgets the lines queued so far.
+ */
+export function childLines(
+  child: ChildProcess,
+  name: string,
+  timeoutMs = 20_000,
+): ((what: string) => Promise<string>) & { drop(): void } {
+  const queue: string[] = [];
+  const waiting: Array<(line: string) => void> = [];
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+    const wake = waiting.shift();
+    if (wake === undefined) queue.push(line);
+    else wake(line);
+  });
+  const next = (what: string): Promise<string> => {
+    const line = queue.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${name} did not send ${what} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      waiting.push((line) => {
+        clearTimeout(timer);
+        resolve(line);
+      });
+    });
+  };
+  return Object.assign(next, { drop: () => void queue.splice(0) });
+}

@@ -15,7 +15,7 @@ import {
   type Message,
   type XconfMessage,
 } from "../protocol/index.ts";
-import type { Vchan } from "../vchan/index.ts";
+import { VchanWriter, type Vchan } from "../vchan/index.ts";
 
 /** Bytes the agent queues for a daemon that stopped reading before it gives up on that daemon. */
 export const MAX_OUTPUT_QUEUE = 64 << 20;
@@ -53,8 +53,7 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
   readonly #readBuffer: Uint8Array;
   /** Encodes each message into one reused buffer (made once the version is known). */
   #encoder: MessageEncoder | null = null;
-  readonly #queue: Uint8Array[] = [];
-  #queued = 0;
+  readonly #writer: VchanWriter;
   #closed = false;
   #negotiated = 0;
 
@@ -63,8 +62,14 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
     this.#vchan = vchan;
     this.#readBuffer = new Uint8Array(Math.max(4096, vchan.readRingSize));
     this.#decoder = new StreamDecoder({ from: "daemon", handshake: true, version: QUBES_GUID_PROTOCOL_VERSION });
+    this.#writer = new VchanWriter(vchan, MAX_OUTPUT_QUEUE, (failure) =>
+      this.close(
+        failure.kind === "overflow"
+          ? `the daemon stopped reading: ${failure.queued} bytes queued`
+          : "the daemon went away",
+      ),
+    );
     vchan.on("data", this.#onData);
-    vchan.on("drain", this.#onDrain);
     vchan.on("disconnect", this.#onDisconnect);
     this.#write(encodeVersion(QUBES_GUID_PROTOCOL_VERSION));
     // Bytes may already be waiting (the daemon answers fast); read them on the next turn.
@@ -78,7 +83,7 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
 
   /** Bytes waiting for ring space. */
   get queuedBytes(): number {
-    return this.#queued;
+    return this.#writer.queuedBytes;
   }
 
   /** Sends one message (queued when the ring is full). */
@@ -97,10 +102,8 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#vchan.off("data", this.#onData);
-    this.#vchan.off("drain", this.#onDrain);
     this.#vchan.off("disconnect", this.#onDisconnect);
-    this.#queue.length = 0;
-    this.#queued = 0;
+    this.#writer.close();
     this.#vchan.close();
     this.emit("close", reason);
   }
@@ -108,43 +111,8 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
   /** Writes what the ring takes now and queues a copy of the rest (`bytes` may be reused by the caller). */
   #write(bytes: Uint8Array): void {
     this.counters.bytesSent += bytes.length;
-    if (this.#queue.length === 0) {
-      let written: number;
-      try {
-        written = this.#vchan.write(bytes);
-      } catch {
-        this.close("the daemon went away");
-        return;
-      }
-      if (written === bytes.length) return;
-      bytes = bytes.subarray(written);
-    }
-    bytes = bytes.slice();
-    this.#queue.push(bytes);
-    this.#queued += bytes.length;
-    if (this.#queued > MAX_OUTPUT_QUEUE) {
-      this.close(`the daemon stopped reading: ${this.#queued} bytes queued`);
-    }
+    this.#writer.write(bytes);
   }
-
-  readonly #onDrain = (): void => {
-    while (this.#queue.length > 0 && !this.#closed) {
-      const head = this.#queue[0] as Uint8Array;
-      let written: number;
-      try {
-        written = this.#vchan.write(head);
-      } catch {
-        this.close("the daemon went away");
-        return;
-      }
-      this.#queued -= written;
-      if (written < head.length) {
-        this.#queue[0] = head.subarray(written);
-        return;
-      }
-      this.#queue.shift();
-    }
-  };
 
   readonly #onData = (): void => {
     while (!this.#closed && this.#vchan.dataReady() > 0) {

@@ -23,6 +23,7 @@ export {
   type VchanState,
 } from "./types.ts";
 export { VchanError, type VchanErrorCode } from "./errors.ts";
+export { VchanWriter, type WriterFailure } from "./writer.ts";
 export { ByteRing } from "./byte-ring.ts";
 export {
   MAX_RING_SIZE,
