@@ -39,6 +39,8 @@ export interface GuidOptions {
   /** This (the GUI) domain's id; default VCHAN_DOMAIN, else 0. */
   ownDomain?: DomainId;
   socketDir?: string;
+  /** How long a connected agent has for its grant pool and version word; default 10 s. */
+  handshakeTimeoutMs?: number;
   log: Logger;
 }
 
@@ -72,6 +74,7 @@ export class Guid {
           ...(options.vchan === undefined ? {} : { vchan: options.vchan }),
           ...(options.ownDomain === undefined ? {} : { ownDomain: options.ownDomain }),
           ...(options.socketDir === undefined ? {} : { socketDir: options.socketDir }),
+          ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
           grants,
           display,
           clipboard,

@@ -62,6 +62,8 @@ export interface SessionOptions {
   socketDir?: string;
   /** qubes-guid -I: no window is shown. */
   invisible?: boolean;
+  /** How long a connected agent has to offer its grant pool and to send its version word; default 10 000 ms. */
+  handshakeTimeoutMs?: number;
   grants: GrantTable;
   display: HostDisplay;
   clipboard: GuiClipboard;
@@ -86,6 +88,9 @@ interface Ending {
 }
 
 const READ_CHUNK = 64 * 1024;
+
+/** Default of {@link SessionOptions.handshakeTimeoutMs}: upstream blocks for ever, a hostile agent could hold its session so. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** What events_max_delay holds back: the user's input (upstream delays host input events, not configures). */
 const INPUT_MESSAGES: ReadonlySet<Message["type"]> = new Set([
@@ -185,13 +190,24 @@ export class Session extends EventEmitter<SessionEvents> {
       finished = ending;
       this.#end?.(ending);
     };
+    const timeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+    // The agent offers its grant pool before it listens: fetch it before reading a message, in bounded time.
+    const attaching = new AbortController();
+    const onStop = (): void => attaching.abort(this.#abort.signal.reason);
+    const onGone = (): void => attaching.abort(new Error("the agent went away"));
+    const timer = setTimeout(() => attaching.abort(new Error(`no grant pool came within ${timeoutMs} ms`)), timeoutMs);
+    this.#abort.signal.addEventListener("abort", onStop, { once: true });
+    vchan.once("disconnect", onGone);
     try {
-      // The agent offers its grant pool before it listens: fetch it before reading a message.
-      await options.grants.attach(options.domain, { signal: this.#abort.signal });
+      await options.grants.attach(options.domain, { signal: attaching.signal });
     } catch (error) {
       vchan.close();
       options.grants.detach(options.domain);
       return { reason: `no grant pool from the domain: ${(error as Error).message}`, violation: false };
+    } finally {
+      clearTimeout(timer);
+      this.#abort.signal.removeEventListener("abort", onStop);
+      vchan.off("disconnect", onGone);
     }
     const connection = new Connection(this, vchan, end);
     vchan.on("data", connection.onData);
@@ -231,12 +247,18 @@ class Connection implements WindowContext {
   readonly #delayed: Array<{ message: Message; due: number }> = [];
   #lastInputDue = 0;
   #delayTimer: NodeJS.Timeout | null = null;
+  #handshakeTimer: NodeJS.Timeout | null = null;
   version = 0;
 
   constructor(session: Session, vchan: Vchan, end: (ending: Ending) => void) {
     this.#session = session;
     this.#vchan = vchan;
     this.#end = end;
+    const timeoutMs = session.options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+    this.#handshakeTimer = setTimeout(
+      () => this.#finish({ reason: `the agent sent no version word within ${timeoutMs} ms`, violation: true }),
+      timeoutMs,
+    );
   }
 
   // ---- WindowContext ----
@@ -418,6 +440,8 @@ class Connection implements WindowContext {
   /** The agent's version word arrived (the decoder negotiated): answer it, then serve messages. */
   #handshake(): void {
     const options = this.#session.options;
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = null;
     const version = this.#decoder.version;
     this.version = version;
     const output = new OutputQueue(this.#vchan, version, (failure) =>
@@ -546,6 +570,7 @@ class Connection implements WindowContext {
   /** Removes every window and mapping of the connection; nothing more is sent. */
   close(): void {
     this.#closed = true;
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
     if (this.#delayTimer !== null) clearTimeout(this.#delayTimer);
     this.#delayed.length = 0;
     this.#output?.close();

@@ -9,6 +9,7 @@ import { once } from "node:events";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 
 import type { Session } from "../../guid/index.ts";
+import { createVchanServer } from "../../vchan/index.ts";
 import { listenAgentPeer, type AgentFramebuffer, type AgentPeer } from "../helpers/agent-peer.ts";
 import { screenshotSway, startSway, type RgbImage, type RunningCompositor } from "../helpers/compositors.ts";
 import {
@@ -54,8 +55,16 @@ afterEach(async () => {
   dir.remove();
 });
 
-async function startGuid(domains: HarnessDomain[] = [{ domain: WORK, name: "work" }]): Promise<GuidUnderTest> {
-  under = await startGuidUnderTest(sway, { socketDir: dir.dir, domains, ownDomain: GUI });
+async function startGuid(
+  domains: HarnessDomain[] = [{ domain: WORK, name: "work" }],
+  handshakeTimeoutMs?: number,
+): Promise<GuidUnderTest> {
+  under = await startGuidUnderTest(sway, {
+    socketDir: dir.dir,
+    domains,
+    ownDomain: GUI,
+    ...(handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs }),
+  });
   return under;
 }
 
@@ -183,6 +192,39 @@ describe("the handshake", () => {
     peer.map(W2);
     await pollUntil(async () => (await swayViews(sway)).some((view) => view.app_id === "work"), "window 2 on sway");
     expect(peer.destroyAcks).toBe(0);
+  });
+
+  it("ends the session of an agent that connects and never sends its version word, then serves the next", async () => {
+    const peer = await agent();
+    await startGuid(undefined, 300);
+    const ended = once(session(), "ended");
+    await peer.whenConnected();
+    const [reason, violation] = (await ended) as [string, boolean];
+    expect(reason).toMatch(/no version word within 300 ms/);
+    expect(violation).toBe(true);
+    await peer.whenDisconnected();
+    peer.close();
+    const next = await agent();
+    await next.handshake();
+  });
+
+  it("ends the session of an agent that offers no grant pool, in bounded time", async () => {
+    // A vchan server alone, as a broken agent would be: no grant socket at all.
+    const vchan = createVchanServer({
+      backend: "socket",
+      domain: GUI,
+      port: 6000,
+      ownDomain: WORK,
+      socketDir: dir.dir,
+    });
+    try {
+      await startGuid(undefined, 300);
+      const [reason, violation] = (await once(session(), "ended")) as [string, boolean];
+      expect(reason).toMatch(/no grant pool came within 300 ms/);
+      expect(violation).toBe(false);
+    } finally {
+      vchan.close();
+    }
   });
 
   it("ends the session of an agent of another major version, then serves the next agent", async () => {

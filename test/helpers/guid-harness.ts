@@ -38,7 +38,13 @@ export interface GuidUnderTest {
 /** Starts guid on `host` for `domains`, with the vchan and grant rendezvous in `socketDir`. */
 export async function startGuidUnderTest(
   host: RunningCompositor,
-  options: { socketDir: string; domains: HarnessDomain[]; ownDomain?: number; clipboardDir?: string | null },
+  options: {
+    socketDir: string;
+    domains: HarnessDomain[];
+    ownDomain?: number;
+    clipboardDir?: string | null;
+    handshakeTimeoutMs?: number;
+  },
 ): Promise<GuidUnderTest> {
   const logs: string[] = [];
   const sink = new Writable({
@@ -61,6 +67,7 @@ export async function startGuidUnderTest(
     socketDir: options.socketDir,
     vchan: "socket",
     grants: "memfd",
+    ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
     log,
   });
   return {
