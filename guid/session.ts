@@ -464,6 +464,8 @@ class Connection implements WindowContext {
       overrideRedirectProtection: config.overrideRedirectProtection,
       allowFullscreen: config.allowFullscreen,
       invisible: options.invisible ?? false,
+      // guid draws every frame outside the domain's pixels: none of them is the frame's.
+      frameInsideOverrideRedirect: false,
       screen: { width: screen.width, height: screen.height },
       workArea: screen,
     });

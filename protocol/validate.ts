@@ -159,6 +159,13 @@ export interface ValidatorConfig {
   allowFullscreen?: boolean;
   /** qubes-guid `-I/--invisible`: no windows are shown, so MAP is ignored. Default false. */
   invisible?: boolean;
+  /**
+   * Upstream draws the override-redirect frame inside the window and clips
+   * SHMIMAGE rectangles off its 2 px border (default true). A daemon that
+   * draws every frame outside the domain's pixels sets false: the whole
+   * image is the domain's then.
+   */
+  frameInsideOverrideRedirect?: boolean;
   /** The root window size. */
   screen: Size;
   /** The work area (`_NET_WORKAREA`); default the root, width rounded up to a multiple of 8. */
@@ -223,6 +230,7 @@ export class SessionValidator {
   private readonly allowFullscreen: boolean;
   private readonly workArea: ScreenRect;
   private readonly invisible: boolean;
+  private readonly frameInside: boolean;
   private clipboardRequested = false;
 
   /** Throws RangeError on a bad configuration (a programmer or config-file error, not hostile input). */
@@ -241,6 +249,7 @@ export class SessionValidator {
     this.overrideRedirectProtection = config.overrideRedirectProtection ?? true;
     this.allowFullscreen = config.allowFullscreen ?? false;
     this.invisible = config.invisible ?? false;
+    this.frameInside = config.frameInsideOverrideRedirect ?? true;
     const { width, height } = config.screen;
     if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
       throw new RangeError(`screen must have a positive integer size, got ${width}x${height}`);
@@ -479,7 +488,7 @@ export class SessionValidator {
     let top = y;
     let right = Math.min(x + width, bounds.width);
     let bottom = Math.min(y + height, bounds.height);
-    if (state.overrideRedirect) {
+    if (state.overrideRedirect && this.frameInside) {
       // The frame belongs to the daemon: now BORDER ≤ x and x + width ≤ window width − BORDER.
       left = Math.max(left, BORDER_WIDTH);
       top = Math.max(top, BORDER_WIDTH);

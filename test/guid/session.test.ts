@@ -452,9 +452,17 @@ describe("popups and override-redirect", () => {
       const shot = await screenshotSway(sway);
       return pixelAt(shot, origin.x + 40, origin.y + 25) === 0xff00ff ? shot : undefined;
     }, "the popup's pixels at the parent's offset");
-    // The override-redirect agent clips a 2 px border off its image; the daemon's frame is outside it.
     expect(frameMismatches(image, { x: origin.x - 2, y: origin.y - 2, width: 84, height: 54 }, BORDER, BLUE)).toEqual(
       [],
+    );
+    // The frame is outside the domain's pixels: the popup's own edge is the domain's to draw.
+    popup.fillRect(0, 0, 80, 1, 0x00ffff);
+    const edge = nextCommit(0, W2);
+    peer.shmimage(W2, { x: 0, y: 0, width: 80, height: 1 });
+    await edge;
+    await pollUntil(
+      async () => pixelAt(await screenshotSway(sway), origin.x + 40, origin.y) === 0x00ffff,
+      "the popup's updated top row",
     );
   });
 

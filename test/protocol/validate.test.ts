@@ -498,6 +498,12 @@ describe("SHMIMAGE", () => {
     expect(accepted(validator.validate(shm(0, 0, 300, 200))).rect).toEqual({ x: 2, y: 2, width: 296, height: 196 });
     expectReaction(validator.validate(shm(0, 0, 2, 200)), "SHMIMAGE_EMPTY", "drop");
   });
+
+  it("keeps an override-redirect window's whole image when the daemon draws its frames outside", () => {
+    const validator = withWindow({ frameInsideOverrideRedirect: false }, true, { override_redirect: 1 });
+    expect(accepted(validator.validate(shm(0, 0, 300, 200))).rect).toEqual({ x: 0, y: 0, width: 300, height: 200 });
+    expect(accepted(validator.validate(shm(0, 0, 2, 200))).rect).toEqual({ x: 0, y: 0, width: 2, height: 200 });
+  });
 });
 
 describe("WMNAME", () => {
