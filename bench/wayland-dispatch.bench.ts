@@ -23,7 +23,8 @@ const REQUESTS = FRAMES * 4;
 export default async function bench(context: BenchContext): Promise<BenchRow[]> {
   const batches = context.iterations(300, 3);
 
-  const display = new Display();
+  // Raw dispatch: no per-client turn budget (the agent's compositor bounds turns for fairness; that is not measured here).
+  const display = new Display({ maxMessagesPerTurn: Infinity, maxTurnMs: Infinity });
   display.createGlobal("wl_compositor", 5, (compositor) => {
     compositor.implement({
       create_surface: (surface) => {

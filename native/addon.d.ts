@@ -135,6 +135,8 @@ export interface NativeBinding {
   mmap(fd: number, offset: number, length: number, writable: boolean, populate: boolean, guard?: boolean): ArrayBuffer;
   /** True once a read of a mapping made with `guard` hit the end of a shrunk file (it now reads zeros). */
   mappingFaulted(buffer: ArrayBuffer): boolean;
+  /** Slots of the process-wide SIGBUS guard table: how many guarded mappings can exist at once. */
+  sigbusGuardSlots: number;
   /** Unmaps a buffer returned by mmap now and detaches it. A second call throws EINVAL. */
   munmap(buffer: ArrayBuffer): void;
   /** Whether a buffer returned by mmap is still mapped. */

@@ -7,6 +7,7 @@
  * eventfd, fd readiness on the event loop, AF_UNIX sockets with SCM_RIGHTS, and
  * the Xen grant devices.
  */
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -26,8 +27,25 @@ export type { PeerCredentials, Received, SyscallError, XenBinding, XenVchan, Xen
 const here = path.dirname(fileURLToPath(import.meta.url));
 const addonPath = path.join(here, "..", "build", "Release", "qubes_native.node");
 
+/**
+ * Loads the addon. A checkout where `npm ci` has not built it (or where an
+ * interrupted build removed it) gets one line saying what to do, with the
+ * stable code ADDON_NOT_BUILT that the programs print without a stack.
+ */
+function loadAddon(): NativeBinding {
+  try {
+    return createRequire(import.meta.url)(addonPath) as NativeBinding;
+  } catch (error) {
+    if ((error as { code?: string }).code !== "MODULE_NOT_FOUND" || existsSync(addonPath)) throw error;
+    throw Object.assign(new Error("the native addon is not built: run npm ci", { cause: error }), {
+      code: "ADDON_NOT_BUILT",
+      path: addonPath,
+    });
+  }
+}
+
 /** The raw binding; prefer the checked wrappers below. */
-export const binding: NativeBinding = createRequire(import.meta.url)(addonPath) as NativeBinding;
+export const binding: NativeBinding = loadAddon();
 
 /** Poll event bits. */
 export const POLL_READABLE = 1;
@@ -45,6 +63,13 @@ export const MAX_FDS_PER_MESSAGE = 253;
 
 /** The system page size in bytes. */
 export const PAGE_SIZE: number = binding.pageSize();
+
+/**
+ * Guarded mappings ({@link MmapOptions.guardSigbus}) that can exist at once
+ * in the process: past it such an mmap fails with ENOMEM. A server maps each
+ * client's wl_shm pools guarded, so it holds each client to a small share.
+ */
+export const SIGBUS_GUARD_SLOTS: number = binding.sigbusGuardSlots;
 
 /** The Poll handle class: readiness of an fd on the event loop. */
 export const Poll = binding.Poll;

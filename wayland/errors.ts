@@ -16,7 +16,9 @@ export type WaylandErrorCode =
   /** No compositor socket could be found or connected. */
   | "no-display"
   /** A server socket's path is served by another live compositor. */
-  | "socket-in-use";
+  | "socket-in-use"
+  /** A client passed one of its per-client limits (objects, wl_shm pools, fds, bytes mapped) and was ended. */
+  | "limit-exceeded";
 
 /** Base of every error wayland/ reports about a connection (not of programmer errors, which are TypeError/RangeError). */
 export class WaylandError extends Error {
@@ -51,5 +53,41 @@ export class ProtocolError extends WaylandError {
     this.objectId = objectId;
     this.interfaceName = interfaceName;
     this.errorCode = errorCode;
+  }
+}
+
+/** What a server counts per client against a limit (see DisplayOptions). */
+export type ClientLimitName = "objects" | "pools" | "fds" | "mappedBytes";
+
+/** The words a limit is told in, for errors and logs: "256 wl_shm pools". */
+export function describeLimit(limit: ClientLimitName, max: number): string {
+  switch (limit) {
+    case "objects":
+      return `${max} objects`;
+    case "pools":
+      return `${max} wl_shm pools`;
+    case "fds":
+      return `${max} fds`;
+    case "mappedBytes":
+      return `${max} bytes (${Math.floor(max / 1048576)} MiB) of mapped wl_shm pools`;
+  }
+}
+
+/**
+ * A client was ended for passing one of its per-client limits: which limit,
+ * and its value. The client got wl_display.error no_memory with the same
+ * message ("client exceeded its limit of 256 wl_shm pools").
+ */
+export class ClientLimitError extends WaylandError {
+  /** The limit that was passed. */
+  readonly limit: ClientLimitName;
+  /** The limit's value (a count, or bytes for mappedBytes). */
+  readonly max: number;
+
+  constructor(limit: ClientLimitName, max: number) {
+    super("limit-exceeded", `client exceeded its limit of ${describeLimit(limit, max)}`);
+    this.name = "ClientLimitError";
+    this.limit = limit;
+    this.max = max;
   }
 }

@@ -29,6 +29,12 @@
  * A request with no handler is ignored (a destructor still destroys), a
  * handler that throws ends that client with an implementation error, and
  * every malformed message ends its client only.
+ * Each client is held to its own limits (DisplayOptions: objects, wl_shm
+ * pools, fds, bytes mapped), and passing one ends it alone with a no_memory
+ * error naming the limit (`client.error` is then a ClientLimitError;
+ * `display.events.disconnect` tells every end and its reason). The work
+ * done for one client per turn of the event loop is bounded, so that a
+ * flooding client waits and the others do not.
  *
  * Client side (guid): connect, bind with version negotiation, typed
  * requests (a creating request returns the new Proxy) and event listeners.
@@ -45,8 +51,15 @@
  * ```
  */
 export { Client, Display, Global, Resource } from "./server.ts";
-export type { BindHandler, DisplayOptions, HandlerError } from "./server.ts";
+export type { BindHandler, ClientCharge, ClientLimits, ClientUsage, DisplayOptions, HandlerError } from "./server.ts";
 export {
+  DEFAULT_FLOOD_PAUSE_MS,
+  DEFAULT_MAX_FDS_PER_CLIENT,
+  DEFAULT_MAX_MAPPED_BYTES_PER_CLIENT,
+  DEFAULT_MAX_MESSAGES_PER_TURN,
+  DEFAULT_MAX_OBJECTS_PER_CLIENT,
+  DEFAULT_MAX_POOLS_PER_CLIENT,
+  DEFAULT_MAX_TURN_MS,
   DISPLAY_ERROR_IMPLEMENTATION,
   DISPLAY_ERROR_INVALID_METHOD,
   DISPLAY_ERROR_INVALID_OBJECT,
@@ -54,8 +67,8 @@ export {
 } from "./server.ts";
 export { ClientConnection, Proxy, connect, resolveDisplayPath } from "./client.ts";
 export type { ConnectOptions, Created, GlobalInfo } from "./client.ts";
-export { ProtocolError, WaylandError } from "./errors.ts";
-export type { WaylandErrorCode } from "./errors.ts";
+export { ClientLimitError, ProtocolError, WaylandError, describeLimit } from "./errors.ts";
+export type { ClientLimitName, WaylandErrorCode } from "./errors.ts";
 export { Signal } from "./signal.ts";
 export { traceEnabled } from "./trace.ts";
 export type { TraceSide } from "./trace.ts";
@@ -74,6 +87,7 @@ export {
 export type { ExistingPoolMemory } from "./shm.ts";
 export {
   Connection,
+  FLOOD_TURNS,
   FdQueue,
   HEADER_SIZE,
   MAX_MESSAGE_SIZE,

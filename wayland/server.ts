@@ -11,8 +11,16 @@
  * checks, protocol errors) is handled here. Anything a client sends is
  * untrusted: a malformed message or a protocol violation ends that client
  * only, after a wl_display.error naming the object.
+ *
+ * One client cannot take what the others need: each is held to its own
+ * limits (objects, wl_shm pools, fds, bytes mapped; see DisplayOptions),
+ * and passing one ends it alone with a no_memory error naming the limit.
+ * Nor can it make them wait: the requests dispatched for one client in one
+ * turn of the event loop are bounded (count and time), a client that keeps
+ * flooding waits between its turns, and a client with thousands of objects
+ * is torn down over several turns.
  */
-import { existsSync, unlinkSync } from "node:fs";
+import { existsSync, lstatSync, unlinkSync } from "node:fs";
 import path from "node:path";
 
 import {
@@ -27,7 +35,7 @@ import {
   socket,
   type PeerCredentials,
 } from "../native/index.ts";
-import { WaylandError } from "./errors.ts";
+import { ClientLimitError, ProtocolError, WaylandError, type ClientLimitName } from "./errors.ts";
 import { allInterfaces } from "./protocols/all.generated.ts";
 import type { Args, EventsOf, InterfaceSpec, RequestHandlers, UntypedNewId } from "./schema.ts";
 import { Signal } from "./signal.ts";
@@ -210,10 +218,28 @@ export class Global<I extends string = string> {
   }
 }
 
+/** The limits every client is held to, each far below what the process can hold (see {@link DisplayOptions}). */
+export interface ClientLimits {
+  /** Live objects (its own and those the server made for it). */
+  objects: number;
+  /** wl_shm pools mapped for it (each holds one SIGBUS guard slot until its last buffer is gone). */
+  pools: number;
+  /** fds the server holds for it: kept by its objects (a pool's fd) and received but not yet taken by a message. */
+  fds: number;
+  /** Bytes of its wl_shm pools mapped at once. */
+  mappedBytes: number;
+}
+
+/** What a client holds now, counted against its {@link ClientLimits}. */
+export type ClientUsage = Readonly<ClientLimits>;
+
+/** What an owner counts against a client with {@link Client.charge}: objects are counted by the library itself. */
+export type ClientCharge = Partial<Record<Exclude<ClientLimitName, "objects">, number>>;
+
 /**
  * One connected client: its socket connection, its object map (ids it
- * created and ids the server created for it), its credentials, and a
- * destroy signal.
+ * created and ids the server created for it), its credentials, what it
+ * holds against its limits, and a destroy signal.
  */
 export class Client {
   /** The display the client connected to. */
@@ -222,10 +248,18 @@ export class Client {
   readonly credentials: PeerCredentials;
   /** Emitted once when the client is gone (disconnect, protocol error, or destroy()). */
   readonly events = { destroy: new Signal<Client>() };
-  /** Why the client ended, once it has: undefined for a clean disconnect. */
+  /**
+   * Why the client ended, once it has: a {@link ProtocolError} (it got
+   * wl_display.error), a {@link ClientLimitError} (it passed a limit; it got
+   * wl_display.error no_memory naming the limit), another WaylandError (bad
+   * framing, a socket error, it stopped reading), or undefined for a clean
+   * disconnect or an end the server chose (destroy()).
+   */
   error: WaylandError | undefined = undefined;
   /** True once destroyed. */
   destroyed = false;
+  /** The limits this client is held to. */
+  readonly limits: Readonly<ClientLimits>;
 
   /** @internal */
   readonly connection: Connection;
@@ -239,10 +273,17 @@ export class Client {
   /** @internal */
   readonly registries = new Set<Resource<"wl_registry">>();
   private readonly displayResource: Resource<"wl_display">;
+  /** What owners charged (pools, fds they keep, mapped bytes); queued fds are the connection's. */
+  private charged = { pools: 0, fds: 0, mappedBytes: 0 };
+  /** Once ended: the objects to destroy, newest first, how many are done, and the next turn's continuation. */
+  private teardown: Resource[] | null = null;
+  private teardownAt = 0;
+  private teardownResume: NodeJS.Immediate | null = null;
 
   /** @internal Use Display.addClient or a listening socket. */
-  constructor(display: Display, fd: number, maxPendingBytes: number | undefined) {
+  constructor(display: Display, fd: number, options: DisplayOptions, limits: Readonly<ClientLimits>) {
     this.display = display;
+    this.limits = limits;
     let credentials: PeerCredentials;
     try {
       credentials = peerCredentials(fd);
@@ -259,8 +300,18 @@ export class Client {
           this.error = error;
           this.destroy();
         },
+        fdsReceived: (queued) => {
+          if (this.charged.fds + queued <= this.limits.fds) return true;
+          this.postLimitError("fds");
+          return false;
+        },
       },
-      maxPendingBytes !== undefined ? { maxPendingBytes } : {},
+      {
+        ...(options.maxPendingBytes !== undefined ? { maxPendingBytes: options.maxPendingBytes } : {}),
+        maxMessagesPerTurn: options.maxMessagesPerTurn ?? DEFAULT_MAX_MESSAGES_PER_TURN,
+        maxTurnMs: options.maxTurnMs ?? DEFAULT_MAX_TURN_MS,
+        floodPauseMs: options.floodPauseMs ?? DEFAULT_FLOOD_PAUSE_MS,
+      },
     );
     this.displayResource = this.createResource("wl_display", 1, 1);
     this.displayResource.implement({
@@ -285,6 +336,64 @@ export class Client {
   /** Number of live objects (for tests and limits). */
   get objectCount(): number {
     return this.objects.size;
+  }
+
+  /** What the client holds now against its limits (fds include those received and not yet taken by a message). */
+  get usage(): ClientUsage {
+    return {
+      objects: this.objects.size,
+      pools: this.charged.pools,
+      fds: this.charged.fds + this.connection.fds.length,
+      mappedBytes: this.charged.mappedBytes,
+    };
+  }
+
+  /**
+   * Counts what an owner keeps for this client (a pool it mapped: one pool,
+   * its fd, its bytes) against the client's limits, all or nothing. When one
+   * limit would be passed, nothing is counted, the client gets
+   * wl_display.error no_memory naming that limit and is ended, and the
+   * result is false: the caller then frees what it was about to keep. Give
+   * it back with {@link uncharge} when freed.
+   */
+  charge(amounts: ClientCharge): boolean {
+    if (this.destroyed) return false;
+    const pools = amounts.pools ?? 0;
+    const fds = amounts.fds ?? 0;
+    const mappedBytes = amounts.mappedBytes ?? 0;
+    if (this.charged.pools + pools > this.limits.pools) {
+      this.postLimitError("pools");
+      return false;
+    }
+    if (this.charged.fds + this.connection.fds.length + fds > this.limits.fds) {
+      this.postLimitError("fds");
+      return false;
+    }
+    if (this.charged.mappedBytes + mappedBytes > this.limits.mappedBytes) {
+      this.postLimitError("mappedBytes");
+      return false;
+    }
+    this.charged.pools += pools;
+    this.charged.fds += fds;
+    this.charged.mappedBytes += mappedBytes;
+    return true;
+  }
+
+  /** Gives back what {@link charge} counted, once the owner freed it (also after the client ended). */
+  uncharge(amounts: ClientCharge): void {
+    this.charged.pools = Math.max(0, this.charged.pools - (amounts.pools ?? 0));
+    this.charged.fds = Math.max(0, this.charged.fds - (amounts.fds ?? 0));
+    this.charged.mappedBytes = Math.max(0, this.charged.mappedBytes - (amounts.mappedBytes ?? 0));
+  }
+
+  /**
+   * Ends the client for passing `limit`: wl_display.error no_memory with a
+   * message naming the limit ("client exceeded its limit of 256 wl_shm
+   * pools"), and a {@link ClientLimitError} as its `error`.
+   */
+  postLimitError(limit: ClientLimitName): void {
+    const error = new ClientLimitError(limit, this.limits[limit]);
+    this.end(1, DISPLAY_ERROR_NO_MEMORY, error.message, error);
   }
 
   /**
@@ -324,11 +433,16 @@ export class Client {
 
   /** Sends wl_display.error about object `objectId` and ends the client once the error is written. */
   postError(objectId: number, code: number, message: string): void {
-    if (this.destroyed) return;
     const name = this.objects.get(objectId)?.interface.name ?? "unknown";
+    this.end(objectId, code, message, new ProtocolError("protocol-error", objectId, name, code >>> 0, message));
+  }
+
+  /** Sends wl_display.error, records why the client ends, and ends it. */
+  private end(objectId: number, code: number, message: string, error: WaylandError): void {
+    if (this.destroyed) return;
     const errorEvent = this.displayResource.compiled.events[0] as CompiledMessage;
     this.connection.send(1, errorEvent, [objectId, code >>> 0, message.slice(0, 1024)]);
-    this.error = new WaylandError("protocol-error", `${name}#${objectId}: error ${code}: ${message}`);
+    this.error = error;
     this.destroy();
   }
 
@@ -342,15 +456,50 @@ export class Client {
     this.postError(1, DISPLAY_ERROR_NO_MEMORY, "no memory");
   }
 
-  /** Disconnects the client: destroys every object (emitting their destroy signals), closes the socket, emits destroy. */
+  /**
+   * Disconnects the client: closes the socket, destroys every object (newest
+   * first, emitting their destroy signals), then emits destroy. A client
+   * with many objects (thousands of surfaces) is torn down over several
+   * turns of the event loop, at most one turn's time budget each, so that
+   * its end does not stall the others; `destroyed` is true at once, and
+   * Display.destroy() finishes what is left.
+   */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
     this.connection.destroy();
+    this.display.clients.delete(this);
+    this.teardown = [...this.objects.values()].reverse();
+    this.display.tearingDown.add(this);
+    this.continueTeardown(false);
+  }
+
+  /** @internal Destroys the ended client's objects for one turn's budget (all of them with `all`); emits destroy after the last. */
+  continueTeardown(all: boolean): void {
+    const list = this.teardown;
+    if (list === null) return;
+    const deadline = all ? Infinity : performance.now() + this.display.turnMs;
+    while (this.teardownAt < list.length) {
+      (list[this.teardownAt++] as Resource).destroy();
+      if (this.teardown !== list) return;
+      if ((this.teardownAt & 31) === 0 && performance.now() >= deadline) break;
+    }
+    if (this.teardownAt < list.length) {
+      this.teardownResume ??= setImmediate(() => {
+        this.teardownResume = null;
+        this.continueTeardown(false);
+      });
+      return;
+    }
+    if (this.teardownResume !== null) clearImmediate(this.teardownResume);
+    this.teardownResume = null;
+    this.teardown = null;
+    // Objects the compositor made for the client while it was being torn down go too.
     for (const resource of [...this.objects.values()].reverse()) resource.destroy();
     this.objects.clear();
-    this.display.clients.delete(this);
+    this.display.tearingDown.delete(this);
     this.events.destroy.emit(this);
+    this.display.events.disconnect.emit(this);
   }
 
   private dispatch(
@@ -423,9 +572,9 @@ export class Client {
           this.postError(1, DISPLAY_ERROR_INVALID_OBJECT, `new object id ${id} is taken or not the client's to choose`);
           return false;
         }
-        if (this.objects.size >= this.display.maxObjectsPerClient) {
+        if (this.objects.size >= this.limits.objects) {
           closeFdArgs(message, args);
-          this.postNoMemory();
+          this.postLimitError("objects");
           return false;
         }
         this.zombies.delete(id);
@@ -497,12 +646,52 @@ export interface HandlerError {
   error: unknown;
 }
 
-/** Options of a {@link Display}. */
+/**
+ * Default {@link DisplayOptions.maxObjectsPerClient}: a GTK app holds hundreds; at about 5 KB an agent
+ * surface, 8192 of them are some 40 MB.
+ */
+export const DEFAULT_MAX_OBJECTS_PER_CLIENT = 8192;
+/** Default {@link DisplayOptions.maxPoolsPerClient}: real apps hold a few (a pool per buffer, cursors); 1/64 of the SIGBUS guard table. */
+export const DEFAULT_MAX_POOLS_PER_CLIENT = 256;
+/**
+ * Default {@link DisplayOptions.maxFdsPerClient}: every pool's fd, and 64 more waiting for their messages
+ * (libwayland sends at most 28 with one sendmsg).
+ */
+export const DEFAULT_MAX_FDS_PER_CLIENT = 320;
+/** Default {@link DisplayOptions.maxMappedBytesPerClient}: 1 GiB, two buffers of the largest Qubes window (16384×6144) and more. */
+export const DEFAULT_MAX_MAPPED_BYTES_PER_CLIENT = 1024 * 1024 * 1024;
+/** Default {@link DisplayOptions.maxMessagesPerTurn}: about what libwayland reads per turn (4 KiB of small requests). */
+export const DEFAULT_MAX_MESSAGES_PER_TURN = 256;
+/** Default {@link DisplayOptions.maxTurnMs}. */
+export const DEFAULT_MAX_TURN_MS = 2;
+/** Default {@link DisplayOptions.floodPauseMs}: as long as a turn, so a flooding client gets at most about half the loop. */
+export const DEFAULT_FLOOD_PAUSE_MS = 2;
+
+/**
+ * Options of a {@link Display}. The per-client limits keep one client from
+ * taking what the others need (the process's fds, the addon's 16384 SIGBUS
+ * guard slots, memory): a client that passes one gets wl_display.error
+ * no_memory naming the limit and is ended alone. The turn budget keeps one
+ * client's flood from delaying the others: past it, that client waits for a
+ * later turn of the event loop.
+ */
 export interface DisplayOptions {
   /** Bytes of events allowed to wait for a client that does not read before it is disconnected. Default 4 MiB. */
   maxPendingBytes?: number;
-  /** Objects one client may hold; one more ends it with no_memory. Default 100,000 (a GTK app holds hundreds). */
+  /** Objects one client may hold; one more ends it. Default {@link DEFAULT_MAX_OBJECTS_PER_CLIENT}. */
   maxObjectsPerClient?: number;
+  /** wl_shm pools one client may hold mapped. Default {@link DEFAULT_MAX_POOLS_PER_CLIENT}. */
+  maxPoolsPerClient?: number;
+  /** fds the server may hold for one client (kept, or received and waiting). Default {@link DEFAULT_MAX_FDS_PER_CLIENT}. */
+  maxFdsPerClient?: number;
+  /** Bytes of wl_shm pools mapped for one client at once. Default {@link DEFAULT_MAX_MAPPED_BYTES_PER_CLIENT}. */
+  maxMappedBytesPerClient?: number;
+  /** Requests dispatched for one client per turn of the event loop. Default {@link DEFAULT_MAX_MESSAGES_PER_TURN}. */
+  maxMessagesPerTurn?: number;
+  /** Milliseconds of dispatching for one client per turn of the event loop. Default {@link DEFAULT_MAX_TURN_MS}. */
+  maxTurnMs?: number;
+  /** How long a client that keeps spending its whole turn waits before its next one (ms). Default {@link DEFAULT_FLOOD_PAUSE_MS}. */
+  floodPauseMs?: number;
 }
 
 /** Where a Display listens. */
@@ -521,16 +710,27 @@ export class Display {
   readonly clients = new Set<Client>();
   /** Globals by name. */
   readonly globals = new Map<number, Global>();
-  /** Signals: a client connected; a handler threw; the display was destroyed. */
+  /**
+   * Signals: a client connected; a handler threw; a client is gone (after
+   * its own destroy signal; `client.error` says why, undefined for a clean
+   * disconnect); the display was destroyed.
+   */
   readonly events = {
     client: new Signal<Client>(),
     handlerError: new Signal<HandlerError>(),
+    disconnect: new Signal<Client>(),
     destroy: new Signal<Display>(),
   };
   /** True once destroyed. */
   destroyed = false;
   /** Objects one client may hold (DisplayOptions.maxObjectsPerClient). */
   readonly maxObjectsPerClient: number;
+  /** The limits every client is held to (from DisplayOptions). */
+  readonly clientLimits: Readonly<ClientLimits>;
+  /** @internal One turn's time budget for a client (DisplayOptions.maxTurnMs), also what a turn of a teardown may take. */
+  readonly turnMs: number;
+  /** @internal Ended clients whose objects are still being destroyed. */
+  readonly tearingDown = new Set<Client>();
 
   private readonly options: DisplayOptions;
   private readonly listeners: Listener[] = [];
@@ -541,7 +741,18 @@ export class Display {
 
   constructor(options: DisplayOptions = {}) {
     this.options = options;
-    this.maxObjectsPerClient = options.maxObjectsPerClient ?? 100_000;
+    this.clientLimits = Object.freeze({
+      objects: positiveLimit(options.maxObjectsPerClient, DEFAULT_MAX_OBJECTS_PER_CLIENT, "maxObjectsPerClient"),
+      pools: positiveLimit(options.maxPoolsPerClient, DEFAULT_MAX_POOLS_PER_CLIENT, "maxPoolsPerClient"),
+      fds: positiveLimit(options.maxFdsPerClient, DEFAULT_MAX_FDS_PER_CLIENT, "maxFdsPerClient"),
+      mappedBytes: positiveLimit(
+        options.maxMappedBytesPerClient,
+        DEFAULT_MAX_MAPPED_BYTES_PER_CLIENT,
+        "maxMappedBytesPerClient",
+      ),
+    });
+    this.maxObjectsPerClient = this.clientLimits.objects;
+    this.turnMs = options.maxTurnMs ?? DEFAULT_MAX_TURN_MS;
   }
 
   /** The next event serial (wrapping at 2^32). */
@@ -630,7 +841,7 @@ export class Display {
   /** Adopts a connected socket fd (owned from now on) as a client, e.g. one end of a socketpair. */
   addClient(fd: number): Client {
     if (this.destroyed) throw new Error("the display is destroyed");
-    const client = new Client(this, fd, this.options.maxPendingBytes);
+    const client = new Client(this, fd, this.options, this.clientLimits);
     this.clients.add(client);
     this.events.client.emit(client);
     return client;
@@ -648,6 +859,10 @@ export class Display {
       socketPath = path.join(runtimeDir, name);
     }
     if (existsSync(socketPath)) {
+      // Only a stale socket is replaced: never a file of another kind, never a live compositor's socket.
+      if (!lstatSync(socketPath).isSocket()) {
+        throw new WaylandError("socket-in-use", `${socketPath} exists and is not a socket: not removed`);
+      }
       if (isListening(socketPath)) {
         throw new WaylandError("socket-in-use", `${socketPath} is in use by another compositor`);
       }
@@ -704,6 +919,7 @@ export class Display {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const client of [...this.clients]) client.destroy();
+    for (const client of [...this.tearingDown]) client.continueTeardown(true);
     for (const listener of this.listeners) {
       listener.poll.close();
       closeFd(listener.fd);
@@ -716,6 +932,12 @@ export class Display {
     this.listeners.length = 0;
     this.events.destroy.emit(this);
   }
+}
+
+function positiveLimit(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!(value > 0)) throw new RangeError(`${name} must be positive, got ${value}`);
+  return value;
 }
 
 function isListening(socketPath: string): boolean {

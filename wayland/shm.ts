@@ -24,6 +24,7 @@ import {
 import type { Proxy } from "./client.ts";
 import { wl_shm } from "./protocols/all.generated.ts";
 import type { Display, Global, Resource } from "./server.ts";
+import { Signal } from "./signal.ts";
 
 /** wl_shm.format argb8888 (0): 32-bit BGRA in memory, alpha used; every compositor supports it. */
 export const SHM_FORMAT_ARGB8888 = wl_shm.enums.format.argb8888;
@@ -41,6 +42,10 @@ export class ShmPool {
   memory: ArrayBuffer;
   /** The client's wl_shm_pool, for reporting a pool that went bad (null for pools made without one). */
   resource: Resource<"wl_shm_pool"> | null = null;
+  /** Emitted once when the last reference is dropped: the pool is unmapped and its fd closed. */
+  readonly events = { destroy: new Signal<ShmPool>() };
+  /** True once the last reference was dropped. */
+  destroyed = false;
   private readonly fd: number;
   private references = 1;
 
@@ -96,9 +101,11 @@ export class ShmPool {
   /** Drops one reference (the pool object's or a buffer's); the last one unmaps and closes the fd. */
   unreference(): void {
     this.references -= 1;
-    if (this.references > 0) return;
+    if (this.references > 0 || this.destroyed) return;
+    this.destroyed = true;
     munmap(this.memory);
     closeFd(this.fd);
+    this.events.destroy.emit(this);
   }
 }
 
@@ -146,7 +153,10 @@ export function shmBufferOf(resource: Resource): ShmBuffer | undefined {
 
 /**
  * Adds a wl_shm global that accepts pools and buffers in `formats`
- * (ARGB8888 and XRGB8888 by default, which every client may assume).
+ * (ARGB8888 and XRGB8888 by default, which every client may assume). Each
+ * pool counts against its client's limits (one pool, one fd, its bytes)
+ * until its last buffer is gone; a pool or a resize past them ends that
+ * client with no_memory naming the limit.
  */
 export function createShmGlobal(
   display: Display,
@@ -161,14 +171,23 @@ export function createShmGlobal(
           shm.postError(errors.invalid_stride, `a pool of ${size} bytes`);
           return;
         }
+        const client = shm.client;
+        const charge = { pools: 1, fds: 1, mappedBytes: size };
+        // Past a limit: the client got no_memory naming it and is gone.
+        if (!client.charge(charge)) {
+          closeFd(fd);
+          return;
+        }
         let pool: ShmPool;
         try {
           pool = new ShmPool(fd, size);
         } catch (error) {
+          client.uncharge(charge);
           closeFd(fd);
           shm.postError(errors.invalid_fd, `cannot map the pool: ${(error as Error).message}`);
           return;
         }
+        pool.events.destroy.add(() => client.uncharge({ pools: 1, fds: 1, mappedBytes: pool.size }));
         implementPool(poolResource, pool, formats);
       },
     });
@@ -212,9 +231,12 @@ function implementPool(resource: Resource<"wl_shm_pool">, pool: ShmPool, formats
         resource.postError(errors.invalid_fd, `a pool only grows (${pool.size} to ${size} bytes)`);
         return;
       }
+      const grown = { mappedBytes: size - pool.size };
+      if (!resource.client.charge(grown)) return;
       try {
         pool.resize(size);
       } catch (error) {
+        resource.client.uncharge(grown);
         resource.postError(errors.invalid_fd, `cannot map the pool: ${(error as Error).message}`);
       }
     },

@@ -446,6 +446,12 @@ export function encodeMessage(
   return size;
 }
 
+function positiveOrInfinity(value: number | undefined, name: string): number {
+  if (value === undefined) return Infinity;
+  if (!(value > 0)) throw new RangeError(`${name} must be positive, got ${value}`);
+  return value;
+}
+
 /** What a Connection tells its owner. */
 export interface ConnectionHandler {
   /**
@@ -456,13 +462,40 @@ export interface ConnectionHandler {
   message(objectId: number, opcode: number, bytes: Uint8Array, view: DataView, start: number, end: number): boolean;
   /** The connection ended: EOF (error undefined), a framing error, a system call error, or back-pressure. */
   closed(error: WaylandError | undefined): void;
+  /**
+   * fds arrived: `queued` are now waiting for their messages. Return false
+   * to stop reading (the owner ended the connection, e.g. for passing its
+   * fd limit). Optional.
+   */
+  fdsReceived?(queued: number): boolean;
 }
 
 /** Options of a {@link Connection}. */
 export interface ConnectionOptions {
   /** Outgoing bytes allowed to wait for a peer that does not read; past it the connection ends. Default 4 MiB. */
   maxPendingBytes?: number;
+  /**
+   * Messages dispatched in one turn of the event loop. Past it the
+   * connection stops reading and carries on in a later turn (setImmediate),
+   * after the other connections' polls had theirs, so that one flooding peer
+   * cannot starve them. Order is kept and nothing is dropped. Default
+   * unbounded.
+   */
+  maxMessagesPerTurn?: number;
+  /** Milliseconds of dispatching in one turn before yielding the same way (checked between messages). Default unbounded. */
+  maxTurnMs?: number;
+  /**
+   * A peer that spent the whole budget of {@link FLOOD_TURNS} turns in a
+   * row is flooding: its next turns wait this many ms (a timer) instead of
+   * coming at once, so that it gets at most about half of a busy event loop
+   * (and makes at most half of the garbage the others pay for), until a
+   * turn finds its socket empty. Default 0: no wait.
+   */
+  floodPauseMs?: number;
 }
+
+/** Turns in a row that spent their whole budget, after which a peer counts as flooding (see ConnectionOptions.floodPauseMs). */
+export const FLOOD_TURNS = 4;
 
 /**
  * A Wayland byte stream over a connected non-blocking AF_UNIX socket that it
@@ -482,6 +515,8 @@ export class Connection {
 
   private readonly handler: ConnectionHandler;
   private readonly maxPendingBytes: number;
+  private readonly maxMessagesPerTurn: number;
+  private readonly maxTurnMs: number;
   private readonly poll: Poll;
   private input = new Uint8Array(65536);
   private inputView = new DataView(this.input.buffer);
@@ -491,15 +526,34 @@ export class Connection {
   private outFds: number[] = [];
   private outFdOffsets: number[] = [];
   private flushQueued = false;
+  /** A flush waits for the requests left from the last read (see holdsOutput). */
+  private outputHeld = false;
+  /** The events the poll handle watches now (0: stopped). */
   private polling = 0;
+  /** Outgoing bytes wait for the socket to accept them. */
+  private writeWanted = false;
   private dispatching = false;
+  private referenced = true;
+  /** Messages dispatched in the current turn, and when the turn's time is up (performance.now() ms). */
+  private turnMessages = 0;
+  private turnDeadline = Infinity;
+  /** The turn's budget is spent: reading stopped until `resume` runs on a later turn. */
+  private yielded = false;
+  private resume: NodeJS.Immediate | NodeJS.Timeout | null = null;
+  private readonly floodPauseMs: number;
+  /** Turns in a row that ended with the budget spent (reset by a turn that empties the socket). */
+  private busyTurns = 0;
 
   constructor(fd: number, handler: ConnectionHandler, options: ConnectionOptions = {}) {
     this.fd = fd;
     this.handler = handler;
     this.maxPendingBytes = options.maxPendingBytes ?? 4 * 1024 * 1024;
+    this.maxMessagesPerTurn = positiveOrInfinity(options.maxMessagesPerTurn, "maxMessagesPerTurn");
+    this.maxTurnMs = positiveOrInfinity(options.maxTurnMs, "maxTurnMs");
+    this.floodPauseMs = options.floodPauseMs ?? 0;
+    if (!(this.floodPauseMs >= 0)) throw new RangeError(`floodPauseMs must be ≥ 0, got ${options.floodPauseMs}`);
     this.poll = new Poll(fd, (error, events) => this.onPoll(error, events));
-    this.setPolling(POLL_READABLE);
+    this.updatePolling();
   }
 
   /** Bytes queued and not yet accepted by the socket. */
@@ -509,8 +563,19 @@ export class Connection {
 
   /** Lets the event loop exit while this connection is open (or keeps it alive again). */
   setRef(ref: boolean): void {
-    if (ref) this.poll.ref();
-    else this.poll.unref();
+    this.referenced = ref;
+    if (ref) {
+      this.poll.ref();
+      this.resume?.ref();
+    } else {
+      this.poll.unref();
+      this.resume?.unref();
+    }
+  }
+
+  /** True while the connection waits for a later turn of the event loop to dispatch more (its turn's budget is spent). */
+  get waitingForTurn(): boolean {
+    return this.yielded;
   }
 
   /**
@@ -558,8 +623,33 @@ export class Connection {
     this.flushQueued = true;
     queueMicrotask(() => {
       this.flushQueued = false;
+      if (this.holdsOutput()) {
+        this.outputHeld = true;
+        return;
+      }
       this.flush();
     });
+  }
+
+  /**
+   * While a turn ended with requests of one read still to dispatch, their
+   * events wait for them: the peer then gets the answers to what it sent
+   * together, as from a server that dispatches a whole read at once, and
+   * cannot act on the first answers before the later ones are out (a client
+   * that binds during its first roundtrip and adds listeners after it would
+   * lose the events of its binds).
+   */
+  private holdsOutput(): boolean {
+    if (!this.yielded || this.inputEnd - this.inputStart < HEADER_SIZE) return false;
+    const size = this.inputView.getUint32(this.inputStart + 4, true) >>> 16;
+    return this.inputEnd - this.inputStart >= size;
+  }
+
+  /** After a turn: writes the events held for it once nothing it read is left to dispatch. */
+  private releaseOutput(): void {
+    if (!this.outputHeld || this.holdsOutput()) return;
+    this.outputHeld = false;
+    this.scheduleFlush();
   }
 
   /** Writes what the socket accepts now; returns true when nothing is left. */
@@ -598,10 +688,12 @@ export class Connection {
         this.fail(new WaylandError("peer-not-reading", `peer stopped reading: ${this.out.length} bytes pending`));
         return false;
       }
-      this.setPolling(POLL_READABLE | POLL_WRITABLE);
+      this.writeWanted = true;
+      this.updatePolling();
       return false;
     }
-    this.setPolling(POLL_READABLE);
+    this.writeWanted = false;
+    this.updatePolling();
     return true;
   }
 
@@ -616,10 +708,14 @@ export class Connection {
     }
   }
 
-  private setPolling(events: number): void {
-    if (this.polling === events || this.destroyed) return;
+  /** Watches for readable unless the turn's budget is spent, and for writable while bytes wait. */
+  private updatePolling(): void {
+    if (this.destroyed) return;
+    const events = (this.yielded ? 0 : POLL_READABLE) | (this.writeWanted ? POLL_WRITABLE : 0);
+    if (this.polling === events) return;
     this.polling = events;
-    this.poll.start(events);
+    if (events === 0) this.poll.stop();
+    else this.poll.start(events);
   }
 
   private onPoll(error: Error | null, events: number): void {
@@ -639,13 +735,82 @@ export class Connection {
       this.fail(new WaylandError("connection-closed", `poll: ${error.message}`, { cause: error }));
       return;
     }
-    if ((events & POLL_WRITABLE) !== 0) this.flush();
-    if ((events & POLL_READABLE) !== 0) this.read();
+    if ((events & POLL_WRITABLE) !== 0) {
+      if (this.holdsOutput()) {
+        // Held for the requests left from the last read: written once they are dispatched.
+        this.outputHeld = true;
+        this.writeWanted = false;
+        this.updatePolling();
+      } else {
+        this.flush();
+      }
+    }
+    if ((events & POLL_READABLE) !== 0 && !this.yielded) {
+      this.startTurn();
+      this.read();
+      this.releaseOutput();
+    }
   }
 
-  /** Reads what is there and dispatches every complete message. */
+  private startTurn(): void {
+    this.turnMessages = 0;
+    this.turnDeadline = this.maxTurnMs === Infinity ? Infinity : performance.now() + this.maxTurnMs;
+  }
+
+  /** True once this turn dispatched its share (messages or time). */
+  private turnSpent(): boolean {
+    return (
+      this.turnMessages >= this.maxMessagesPerTurn ||
+      (this.turnDeadline !== Infinity && performance.now() >= this.turnDeadline)
+    );
+  }
+
+  /**
+   * Stops reading for this turn and carries on in a later one: setImmediate
+   * runs after this turn's poll phase, where the other connections that were
+   * ready got their share, and the next turn's poll waits for it. A peer
+   * that keeps spending its budget waits `floodPauseMs` more.
+   */
+  private yieldTurn(): void {
+    this.yielded = true;
+    this.busyTurns += 1;
+    this.updatePolling();
+    if (this.resume !== null) return;
+    const resume = (): void => {
+      this.resume = null;
+      if (this.destroyed) return;
+      this.yielded = false;
+      this.startTurn();
+      try {
+        this.read();
+        this.releaseOutput();
+      } catch (thrown) {
+        queueMicrotask(() => {
+          throw thrown;
+        });
+      }
+      this.updatePolling();
+    };
+    this.resume =
+      this.floodPauseMs > 0 && this.busyTurns >= FLOOD_TURNS
+        ? setTimeout(resume, this.floodPauseMs)
+        : setImmediate(resume);
+    if (!this.referenced) this.resume.unref();
+  }
+
+  /**
+   * Dispatches the complete messages already read, then reads what is there
+   * and dispatches it, until the socket is empty or the turn's budget is
+   * spent (then a later turn carries on, see {@link yieldTurn}).
+   */
   private read(): void {
+    // Messages an earlier turn read and left go first: order is the peer's.
+    if (!this.dispatch(true) || this.yielded) return;
     for (let reads = 0; reads < 16 && !this.destroyed; reads++) {
+      if (this.turnSpent()) {
+        this.yieldTurn();
+        return;
+      }
       if (this.inputStart > 0 && this.inputStart === this.inputEnd) {
         this.inputStart = this.inputEnd = 0;
       }
@@ -662,14 +827,20 @@ export class Connection {
         this.fail(new WaylandError("connection-closed", `recvmsg: ${reason}`, { cause: error }));
         return;
       }
-      if (received === null) return;
+      if (received === null) {
+        this.busyTurns = 0;
+        return;
+      }
       this.fds.push(received.fds);
+      if (received.fds.length > 0 && this.handler.fdsReceived !== undefined) {
+        if (!this.handler.fdsReceived(this.fds.length) || this.destroyed) return;
+      }
       if (received.bytes === 0) {
         this.fail(undefined);
         return;
       }
       this.inputEnd += received.bytes;
-      if (!this.dispatch()) return;
+      if (!this.dispatch(true) || this.yielded) return;
       // What is left belongs to an incomplete message, which cannot carry this many fds: someone is
       // sending fds without messages to hold them, to exhaust ours.
       if (this.fds.length > MAX_FDS_PER_MESSAGE) {
@@ -690,14 +861,22 @@ export class Connection {
     }
     this.input.set(bytes, this.inputEnd);
     this.inputEnd += bytes.length;
-    return this.dispatch();
+    return this.dispatch(false);
   }
 
-  private dispatch(): boolean {
+  /**
+   * Dispatches complete messages in order; with `budgeted`, only while the
+   * turn's budget lasts (then it yields the turn). False once stopped.
+   */
+  private dispatch(budgeted: boolean): boolean {
     if (this.dispatching) return true;
     this.dispatching = true;
     try {
       while (!this.destroyed && this.inputEnd - this.inputStart >= HEADER_SIZE) {
+        if (budgeted && this.turnSpent()) {
+          this.yieldTurn();
+          return true;
+        }
         const start = this.inputStart;
         const objectId = this.inputView.getUint32(start, true);
         const word = this.inputView.getUint32(start + 4, true);
@@ -708,6 +887,7 @@ export class Connection {
         }
         if (this.inputEnd - start < size) break;
         this.inputStart = start + size;
+        this.turnMessages += 1;
         const more = this.handler.message(
           objectId,
           word & 0xffff,
@@ -758,6 +938,11 @@ export class Connection {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    if (this.resume !== null) {
+      clearImmediate(this.resume as NodeJS.Immediate);
+      clearTimeout(this.resume as NodeJS.Timeout);
+    }
+    this.resume = null;
     this.sendWhatFits();
     this.poll.close();
     closeFd(this.fd);

@@ -29,7 +29,11 @@ namespace {
 // and marks it faulted, for the caller to end that client. This table is the
 // addon's one piece of process-wide state: signal dispositions are
 // process-wide themselves.
-constexpr size_t kGuardSlots = 4096;
+//
+// 16384 slots (384 KiB, touched only as slots are used) is a quarter of the
+// kernel's default vm.max_map_count, and 64 times a Wayland client's
+// default pool limit, so that one client cannot use it up for the others.
+constexpr size_t kGuardSlots = 16384;
 
 struct GuardSlot {
   std::atomic<uintptr_t> start{0};
@@ -38,6 +42,9 @@ struct GuardSlot {
 };
 
 GuardSlot guardSlots[kGuardSlots];
+// Where the search for a free slot starts: the slot after the last one
+// taken, so that taking a slot is O(1) while the table has room.
+std::atomic<size_t> guardSearchStart{0};
 struct sigaction previousSigbus;
 std::once_flag sigbusInstalled;
 
@@ -97,11 +104,14 @@ void InstallSigbusHandler() {
 // Lists a mapping in the guard table; -1 when the table is full (the mapping then has no guard).
 int GuardMapping(void* address, size_t length) {
   InstallSigbusHandler();
-  for (size_t i = 0; i < kGuardSlots; i++) {
+  size_t first = guardSearchStart.load(std::memory_order_relaxed);
+  for (size_t n = 0; n < kGuardSlots; n++) {
+    size_t i = (first + n) % kGuardSlots;
     uintptr_t expected = 0;
     if (guardSlots[i].start.compare_exchange_strong(expected, reinterpret_cast<uintptr_t>(address))) {
       guardSlots[i].faulted.store(0, std::memory_order_relaxed);
       guardSlots[i].length.store(length, std::memory_order_release);
+      guardSearchStart.store((i + 1) % kGuardSlots, std::memory_order_relaxed);
       return static_cast<int>(i);
     }
   }
@@ -294,6 +304,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("isMapped", Napi::Function::New(env, IsMapped, "isMapped"));
   exports.Set("pageSize", Napi::Function::New(env, PageSize, "pageSize"));
   exports.Set("mappingFaulted", Napi::Function::New(env, MappingFaulted, "mappingFaulted"));
+  exports.Set("sigbusGuardSlots", Napi::Number::New(env, static_cast<double>(kGuardSlots)));
 }
 
 }  // namespace qubes

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import * as native from "../../native/index.ts";
 import { trackFds } from "../helpers/fds.ts";
-import { finished, spawnTs } from "../helpers/processes.ts";
+import { finishedAfterReady, spawnTs, withStartup } from "../helpers/processes.ts";
 
 const track = trackFds();
 
@@ -110,18 +110,27 @@ describe("Poll", () => {
     poll.close();
   });
 
-  it("hands an exception thrown by its callback to uncaughtException instead of aborting", async () => {
-    const result = await finished(spawnTs("test/native/peers/poll-throws.ts"));
-    expect(result.stdout).toBe("caught: thrown in a poll callback\n");
-    expect(result.code).toBe(0);
-  });
+  it(
+    "hands an exception thrown by its callback to uncaughtException instead of aborting",
+    { timeout: withStartup(15_000) },
+    async () => {
+      const result = await finishedAfterReady(spawnTs("test/native/peers/poll-throws.ts"), 10_000);
+      expect(result.stdout).toBe("caught: thrown in a poll callback\n");
+      expect(result.code).toBe(0);
+    },
+  );
 
-  it("lets the process exit while an unref'd poll waits, and keeps it alive while ref'd", async () => {
-    const unref = await finished(spawnTs("test/native/peers/poll-ref.ts", ["unref"]));
-    expect(unref.code).toBe(0);
-    expect(unref.stdout).toBe("exited\n");
-    const ref = await finished(spawnTs("test/native/peers/poll-ref.ts", ["ref"]));
-    expect(ref.code).toBe(0);
-    expect(ref.stdout).toBe("woken\nexited\n");
-  });
+  it(
+    "lets the process exit while an unref'd poll waits, and keeps it alive while ref'd",
+    { timeout: withStartup(25_000, 2) },
+    async () => {
+      // Each run has 10 s from its ready line to its exit: an unref'd poll that kept it alive would hang there.
+      const unref = await finishedAfterReady(spawnTs("test/native/peers/poll-ref.ts", ["unref"]), 10_000);
+      expect(unref.code).toBe(0);
+      expect(unref.stdout).toBe("exited\n");
+      const ref = await finishedAfterReady(spawnTs("test/native/peers/poll-ref.ts", ["ref"]), 10_000);
+      expect(ref.code).toBe(0);
+      expect(ref.stdout).toBe("woken\nexited\n");
+    },
+  );
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import * as native from "../../native/index.ts";
 import { trackFds } from "../helpers/fds.ts";
-import { finished, spawnTs } from "../helpers/processes.ts";
+import { READY_TIMEOUT_MS, finished, finishedAfterReady, spawnTs, withStartup, within } from "../helpers/processes.ts";
 
 const track = trackFds();
 
@@ -91,39 +91,63 @@ describe("mmap", () => {
     );
   });
 
-  it("gives unmapped memory back through the finalizer when a mapping is forgotten", async () => {
-    const child = spawnTs("test/native/peers/forgotten-mappings.ts", [], {}, ["--expose-gc"]);
-    const result = await finished(child);
-    expect(result.stderr).toBe("");
-    const report = JSON.parse(result.stdout) as { before: number; during: number; after: number };
-    expect(report.during - report.before).toBeGreaterThanOrEqual(64);
-    expect(report.after - report.before).toBeLessThan(8);
-  });
+  it(
+    "gives unmapped memory back through the finalizer when a mapping is forgotten",
+    { timeout: withStartup(40_000) },
+    async () => {
+      const child = spawnTs("test/native/peers/forgotten-mappings.ts", [], {}, ["--expose-gc"]);
+      const result = await finishedAfterReady(child, 30_000);
+      expect(result.stderr).toBe("");
+      const report = JSON.parse(result.stdout) as { before: number; during: number; after: number };
+      expect(report.during - report.before).toBeGreaterThanOrEqual(64);
+      expect(report.after - report.before).toBeLessThan(8);
+    },
+  );
 });
 
 describe("SIGBUS guard", () => {
-  it("turns a read past a shrunk file into zeros and a faulted flag, with the process alive", async () => {
-    const result = await finished(spawnTs("test/native/peers/shrunk-file.ts", ["guard"]));
-    expect(result.stderr).toBe("");
-    expect(JSON.parse(result.stdout)).toEqual({ before: 0xab, after: 0, faulted: true, zeros: true });
-    expect(result.code).toBe(0);
-  });
+  it(
+    "turns a read past a shrunk file into zeros and a faulted flag, with the process alive",
+    { timeout: withStartup(15_000) },
+    async () => {
+      const result = await finishedAfterReady(spawnTs("test/native/peers/shrunk-file.ts", ["guard"]), 10_000);
+      expect(result.stderr).toBe("");
+      expect(JSON.parse(result.stdout)).toEqual({ before: 0xab, after: 0, faulted: true, zeros: true });
+      expect(result.code).toBe(0);
+    },
+  );
 
-  it("leaves an unguarded mapping to the default: SIGBUS ends the process", async () => {
-    const result = await finished(spawnTs("test/native/peers/shrunk-file.ts", ["plain"]));
-    expect(result.signal).toBe("SIGBUS");
-  });
+  it(
+    "leaves an unguarded mapping to the default: SIGBUS ends the process",
+    { timeout: withStartup(15_000) },
+    async () => {
+      const result = await finishedAfterReady(spawnTs("test/native/peers/shrunk-file.ts", ["plain"]), 10_000);
+      expect(result.signal).toBe("SIGBUS");
+    },
+  );
 
-  it("keeps guarding after the first fault: a second shrunk file also reads as zeros", async () => {
-    const result = await finished(spawnTs("test/native/peers/sigbus-cases.ts", ["twice"]));
-    expect(result.stdout).toBe("1 1\n");
-    expect(result.code).toBe(0);
-  });
+  it(
+    "keeps guarding after the first fault: a second shrunk file also reads as zeros",
+    { timeout: withStartup(15_000) },
+    async () => {
+      const result = await finishedAfterReady(spawnTs("test/native/peers/sigbus-cases.ts", ["twice"]), 10_000);
+      expect(result.stdout).toBe("1 1\n");
+      expect(result.code).toBe(0);
+    },
+  );
 
-  it("leaves a SIGBUS sent by a process its default effect (death), instead of dropping the guard", async () => {
-    const result = await finished(spawnTs("test/native/peers/sigbus-cases.ts", ["kill"]));
-    expect(result.stdout).toBe("");
-    expect(result.signal).toBe("SIGBUS");
+  it(
+    "leaves a SIGBUS sent by a process its default effect (death), instead of dropping the guard",
+    { timeout: withStartup(15_000) },
+    async () => {
+      const result = await finishedAfterReady(spawnTs("test/native/peers/sigbus-cases.ts", ["kill"]), 10_000);
+      expect(result.stdout).toBe("");
+      expect(result.signal).toBe("SIGBUS");
+    },
+  );
+
+  it("has room for 16384 guarded mappings", () => {
+    expect(native.SIGBUS_GUARD_SLOTS).toBe(16384);
   });
 
   it("refuses a guarded mapping when the guard table is full, instead of mapping it unguarded", () => {
@@ -131,7 +155,7 @@ describe("SIGBUS guard", () => {
     const buffers: ArrayBuffer[] = [];
     let refused: unknown;
     try {
-      for (let i = 0; i < 5000 && refused === undefined; i++) {
+      for (let i = 0; i < native.SIGBUS_GUARD_SLOTS + 100 && refused === undefined; i++) {
         try {
           buffers.push(native.mmap(fd, 0, native.PAGE_SIZE, { guardSigbus: true }));
         } catch (error) {
@@ -139,7 +163,7 @@ describe("SIGBUS guard", () => {
         }
       }
       expect(refused).toMatchObject({ code: "ENOMEM", syscall: "mmap (SIGBUS guard table full)" });
-      expect(buffers.length).toBeLessThanOrEqual(4096);
+      expect(buffers.length).toBeLessThanOrEqual(native.SIGBUS_GUARD_SLOTS);
     } finally {
       for (const buffer of buffers) native.munmap(buffer);
     }
@@ -165,72 +189,82 @@ describe("SIGBUS guard", () => {
 });
 
 describe("across two processes", () => {
-  it("shares a memfd and eventfds over a socket: each side sees the other's writes, eventfds wake both", async () => {
-    const { temporaryDirectory } = await import("../helpers/processes.ts");
-    const tmp = temporaryDirectory();
-    const socketPath = `${tmp.dir}/peer.sock`;
-    const listener = track(native.listen("stream", socketPath));
-    const child = spawnTs("test/native/peers/shared-memory-peer.ts", [socketPath]);
-    const done = finished(child);
+  it(
+    "shares a memfd and eventfds over a socket: each side sees the other's writes, eventfds wake both",
+    { timeout: withStartup(15_000) },
+    async () => {
+      const { temporaryDirectory } = await import("../helpers/processes.ts");
+      const tmp = temporaryDirectory();
+      const socketPath = `${tmp.dir}/peer.sock`;
+      const listener = track(native.listen("stream", socketPath));
+      const child = spawnTs("test/native/peers/shared-memory-peer.ts", [socketPath]);
+      const done = finished(child);
 
-    const connection = await new Promise<number>((resolve) => {
-      const poll = new native.Poll(listener, () => {
-        const fd = native.accept(listener);
-        if (fd === null) return;
-        poll.close();
-        resolve(track(fd));
-      });
-      poll.start(native.POLL_READABLE);
-    });
-
-    const memfd = track(native.memfdCreate("shared", 2 * native.PAGE_SIZE));
-    const wakeChild = track(native.eventfdCreate());
-    const wakeParent = track(native.eventfdCreate());
-    const shared = native.mmap(memfd, 0, 2 * native.PAGE_SIZE, { writable: true });
-    const words = new Int32Array(shared);
-    const page = new Uint8Array(shared, native.PAGE_SIZE, native.PAGE_SIZE);
-    expect(native.sendmsg(connection, new Uint8Array([1]), [memfd, wakeChild, wakeParent])).toBe(1);
-
-    const seen: Array<{ sum: number; reply: number }> = [];
-    let expectedSum = 0;
-    await new Promise<void>((resolve, reject) => {
-      let round = 0;
-      const poll = new native.Poll(wakeParent, () => {
-        native.eventfdConsume(wakeParent);
-        try {
-          if (round === 0) {
-            // The child mapped the memfd and wrote its marker: no copy, the same pages.
-            expect(Atomics.load(words, 3)).toBe(0x51554245);
-          } else {
-            seen.push({ sum: Atomics.load(words, 1), reply: Atomics.load(words, 2) });
-          }
-          if (round === 3) {
+      // The child's connection is its readiness signal: start-up takes what the machine needs.
+      const connection = await within(
+        new Promise<number>((resolve) => {
+          const poll = new native.Poll(listener, () => {
+            const fd = native.accept(listener);
+            if (fd === null) return;
             poll.close();
-            resolve();
-            return;
+            resolve(track(fd));
+          });
+          poll.start(native.POLL_READABLE);
+        }),
+        READY_TIMEOUT_MS,
+        "shared-memory-peer's connection (its readiness signal)",
+      );
+
+      const memfd = track(native.memfdCreate("shared", 2 * native.PAGE_SIZE));
+      const wakeChild = track(native.eventfdCreate());
+      const wakeParent = track(native.eventfdCreate());
+      const shared = native.mmap(memfd, 0, 2 * native.PAGE_SIZE, { writable: true });
+      const words = new Int32Array(shared);
+      const page = new Uint8Array(shared, native.PAGE_SIZE, native.PAGE_SIZE);
+      expect(native.sendmsg(connection, new Uint8Array([1]), [memfd, wakeChild, wakeParent])).toBe(1);
+
+      const seen: Array<{ sum: number; reply: number }> = [];
+      let expectedSum = 0;
+      const pingPong = new Promise<void>((resolve, reject) => {
+        let round = 0;
+        const poll = new native.Poll(wakeParent, () => {
+          native.eventfdConsume(wakeParent);
+          try {
+            if (round === 0) {
+              // The child mapped the memfd and wrote its marker: no copy, the same pages.
+              expect(Atomics.load(words, 3)).toBe(0x51554245);
+            } else {
+              seen.push({ sum: Atomics.load(words, 1), reply: Atomics.load(words, 2) });
+            }
+            if (round === 3) {
+              poll.close();
+              resolve();
+              return;
+            }
+            round += 1;
+            page.fill(round);
+            expectedSum = round * native.PAGE_SIZE;
+            Atomics.store(words, 0, round);
+            native.eventfdSignal(wakeChild);
+          } catch (error) {
+            poll.close();
+            reject(error as Error);
           }
-          round += 1;
-          page.fill(round);
-          expectedSum = round * native.PAGE_SIZE;
-          Atomics.store(words, 0, round);
-          native.eventfdSignal(wakeChild);
-        } catch (error) {
-          poll.close();
-          reject(error as Error);
-        }
+        });
+        poll.start(native.POLL_READABLE);
       });
-      poll.start(native.POLL_READABLE);
-    });
-    expect(seen).toEqual([
-      { sum: 1 * native.PAGE_SIZE, reply: 1000 },
-      { sum: 2 * native.PAGE_SIZE, reply: 2000 },
-      { sum: 3 * native.PAGE_SIZE, reply: 3000 },
-    ]);
-    expect(expectedSum).toBe(3 * native.PAGE_SIZE);
-    const result = await done;
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    native.munmap(shared);
-    tmp.remove();
-  });
+      await within(pingPong, 10_000, "three rounds of ping-pong with the ready child");
+      expect(seen).toEqual([
+        { sum: 1 * native.PAGE_SIZE, reply: 1000 },
+        { sum: 2 * native.PAGE_SIZE, reply: 2000 },
+        { sum: 3 * native.PAGE_SIZE, reply: 3000 },
+      ]);
+      expect(expectedSum).toBe(3 * native.PAGE_SIZE);
+      const result = await done;
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      native.munmap(shared);
+      tmp.remove();
+    },
+  );
 });

@@ -5,6 +5,9 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 
 import * as native from "../../../native/index.ts";
 
+// The readiness signal: start-up is over, and the test's clock starts here.
+process.stdout.write("ready\n");
+
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with --expose-gc");
 

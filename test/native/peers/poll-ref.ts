@@ -2,6 +2,9 @@
 // With "ref": a ref'd Poll keeps it alive until a timer signals the eventfd.
 import * as native from "../../../native/index.ts";
 
+// The readiness signal: start-up is over, and the test's clock starts here.
+process.stdout.write("ready\n");
+
 const mode = process.argv[2];
 const fd = native.eventfdCreate();
 const poll = new native.Poll(fd, () => {

@@ -2,6 +2,9 @@
 // like any event callback's, not abort the process from C++.
 import * as native from "../../../native/index.ts";
 
+// The readiness signal: start-up is over, and the test's clock starts here.
+process.stdout.write("ready\n");
+
 process.on("uncaughtException", (error) => {
   process.stdout.write(`caught: ${error.message}\n`);
   process.exit(0);

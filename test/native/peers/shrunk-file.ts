@@ -2,6 +2,9 @@
 // "guard" the read gives zeros and the process lives on; without, SIGBUS.
 import * as native from "../../../native/index.ts";
 
+// The readiness signal: start-up is over, and the test's clock starts here.
+process.stdout.write("ready\n");
+
 const guard = process.argv[2] === "guard";
 const fd = native.memfdCreate("shrinking", 4 * native.PAGE_SIZE);
 const writer = native.mmap(fd, 0, 4 * native.PAGE_SIZE, { writable: true });

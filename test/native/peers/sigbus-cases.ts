@@ -3,6 +3,9 @@
 // from outside a memory fault (the default effect must stay: death by SIGBUS).
 import * as native from "../../../native/index.ts";
 
+// The readiness signal: start-up is over, and the test's clock starts here.
+process.stdout.write("ready\n");
+
 function shrunkRead(): number {
   const fd = native.memfdCreate("shrink", 2 * native.PAGE_SIZE);
   const reader = native.mmap(fd, 0, 2 * native.PAGE_SIZE, { guardSigbus: true });
