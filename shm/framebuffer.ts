@@ -98,8 +98,14 @@ export class Framebuffer {
   #destroyRequested = false;
   #revoked = false;
 
-  /** Grants a fresh zeroed width × height framebuffer to `peer` (read-only for the peer). */
-  constructor(table: GrantTable, peer: DomainId, width: number, height: number) {
+  /**
+   * Grants a width × height framebuffer to `peer` (read-only for the peer).
+   * It is zeroed, unless `options.zero` is false: then the image's bytes
+   * may hold what this peer was granted before, and the caller overwrites
+   * every pixel before it sends a WINDOW_DUMP (the bytes past the image, up
+   * to the end of its last page, are zeroed here either way).
+   */
+  constructor(table: GrantTable, peer: DomainId, width: number, height: number, options: { zero?: boolean } = {}) {
     requireGrantPages();
     requireGeometry(width, height, framebufferPages(width, height));
     this.width = width;
@@ -107,9 +113,12 @@ export class Framebuffer {
     this.stride = width * BYTES_PER_PIXEL;
     this.peer = peer;
     this.#table = table;
-    this.#shared = table.share(peer, framebufferPages(width, height));
+    const zero = options.zero ?? true;
+    this.#shared = table.share(peer, framebufferPages(width, height), { zero });
     this.refs = this.#shared.refs;
-    this.pixels = new Uint8Array(this.#shared.buffer, 0, width * height * BYTES_PER_PIXEL);
+    const imageBytes = width * height * BYTES_PER_PIXEL;
+    this.pixels = new Uint8Array(this.#shared.buffer, 0, imageBytes);
+    if (!zero) new Uint8Array(this.#shared.buffer, imageBytes).fill(0);
     this.contiguous = this.#shared.contiguous;
   }
 

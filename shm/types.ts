@@ -83,6 +83,14 @@ export interface ShareOptions {
   writable?: boolean;
   /** Fault this domain's view of the pages in now (MAP_POPULATE). Default false: pages are allocated on first touch. */
   populate?: boolean;
+  /**
+   * Zero pages that were granted before (default true). False skips that
+   * (0.5 s for 400 MB) for a caller that overwrites every byte before it
+   * names the refs to the peer: the pages may still hold what was granted
+   * to this same peer before (each peer has a pool of its own), never
+   * another peer's bytes. Backends whose pages come zeroed ignore it.
+   */
+  zero?: boolean;
 }
 
 /** Options of {@link GrantTable.map}. */

@@ -24,8 +24,18 @@ export interface Size {
 
 /** A read-only view of committed pixels: XRGB8888/ARGB8888 little-endian = the protocol's BGRX bytes. */
 export interface PixelSource {
-  /** Bytes of the buffer, row 0 first; valid only during the signal that delivered it. */
+  /**
+   * Bytes of the buffer, row 0 first; valid only during the signal that
+   * delivered it (or while a {@link CommitHold} keeps them). A resampled
+   * (scaled) surface finishes resampling every row when this is read.
+   */
   readonly bytes: Uint8Array;
+  /**
+   * The same bytes with at least rows [y, y + count) ready: a scaled
+   * surface is resampled row by row as rows are asked for, so a copy in
+   * slices pays for each row when it copies it.
+   */
+  rows(y: number, count: number): Uint8Array;
   /** Bytes per row. */
   readonly stride: number;
   /** Pixels. */
@@ -48,7 +58,8 @@ export interface WindowLayer {
  * surface and its subsurfaces, bottom first) and the damaged rectangles in
  * window coordinates. The pixels are readable only while the signal's
  * listeners run; the compositor releases the buffers (wl_buffer.release)
- * right after, so a listener must copy what it needs synchronously.
+ * right after, so a listener copies what it needs synchronously, or holds
+ * the commit ({@link WindowCommit.hold}) to copy it over later turns.
  */
 export interface WindowCommit {
   readonly layers: readonly WindowLayer[];
@@ -58,6 +69,27 @@ export interface WindowCommit {
   readonly size: Size;
   /** True when the size differs from the previous commit's (or this is the first commit with a buffer). */
   readonly resized: boolean;
+  /**
+   * Keeps this commit's buffers from the app (no wl_buffer.release) after
+   * the listeners return, for a listener that copies the pixels over later
+   * turns of the event loop. Call it during the signal. The hold ends at
+   * release(), or when the window's next commit is signalled (that commit
+   * always is while a hold lasts, even with no damage, and carries the
+   * window's current pixels), or when the window unmaps or is destroyed.
+   */
+  hold(): CommitHold;
+}
+
+/** What {@link WindowCommit.hold} returns: the held commit's pixels on later turns, and the release. */
+export interface CommitHold {
+  /**
+   * The held commit's layers, as views valid until the next turn of the
+   * event loop (a pool the app grew in between is read through its new
+   * mapping); null once the hold ended.
+   */
+  layers(): readonly WindowLayer[] | null;
+  /** Ends the hold: the buffers go back to the app (when it has not replaced them already). Idempotent. */
+  release(): void;
 }
 
 /** xdg_toplevel states the Qubes side can ask for in a configure. */
@@ -116,7 +148,7 @@ export interface ShellWindow {
     unmap: Signal<ShellWindow>;
     /** The window is gone (role object or surface destroyed, or its client disconnected). */
     destroy: Signal<ShellWindow>;
-    /** New pixels: copy them synchronously (see {@link WindowCommit}). */
+    /** New pixels: copy them now, or hold the commit (see {@link WindowCommit}). */
     commit: Signal<WindowCommit>;
     /** Title or app id changed. */
     title: Signal<ShellWindow>;
@@ -140,8 +172,22 @@ export interface ShellWindow {
   configure(size: Size, states?: ToplevelStates): number;
   /** Asks the app to close the window (xdg_toplevel.close, xdg_popup.popup_done). */
   close(): void;
-  /** Fires the frame callbacks the app asked for with its last commit (pace the app to our copies). */
-  frameDone(timeMs: number): void;
+  /**
+   * The consumer is done with the window's last signalled commit (its
+   * pixels are copied and announced): the frame callbacks the app asked
+   * for fire at the output's next refresh (60 Hz), or when the window is
+   * shown again (see {@link setShown}). `timeMs` is not used: callbacks
+   * carry the time of the refresh that fires them.
+   */
+  frameDone(timeMs?: number): void;
+  /**
+   * Says whether anything shows the window now (the Qubes side: a daemon
+   * has it mapped). While a mapped window is not shown its frame callbacks
+   * wait, so an animating app costs nothing while nobody can see it; they
+   * fire at the next refresh once it is shown again. Windows are shown
+   * until told otherwise.
+   */
+  setShown(shown: boolean): void;
   /**
    * Tells the compositor where the window's (0, 0) is on the screen (the
    * output), as the daemon last placed it: popups of this window are then
@@ -203,7 +249,7 @@ export interface AgentCompositor {
     /** A new toplevel or popup (not yet mapped). */
     newWindow: Signal<ShellWindow>;
   };
-  /** Sets the output's size (wl_output mode, xdg_output), e.g. from the daemon's xconf. */
+  /** Sets the output's size (wl_output mode, xdg_output), e.g. from the daemon's xconf; clamped to 640×480..16384×6144 (see output.ts). */
   setOutputSize(size: Size): void;
   /** Closes every client and the socket. */
   destroy(): void;
@@ -223,4 +269,10 @@ export interface CompositorOptions {
    * agent can log it. Optional.
    */
   onHandlerError?: (failure: { pid: number; request: string; error: unknown }) => void;
+  /**
+   * Told when the compositor ended an app: a protocol error or a limit
+   * (`code`, and the error's message as `reason`), so the agent can log it
+   * with the app's pid. Clean disconnects are not reported. Optional.
+   */
+  onClientEnded?: (ended: { pid: number; code: string; reason: string }) => void;
 }

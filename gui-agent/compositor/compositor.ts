@@ -3,27 +3,19 @@
  * need (surfaces, shm, output, xdg-shell, decorations, viewporter, seat,
  * data device), joined into the {@link AgentCompositor} the Qubes side
  * drives. Buffers are released as soon as the commit's listeners returned
- * (when the window is one surface), and frame callbacks wait for the Qubes
- * side's frameDone, or a 60 Hz fallback clock when nobody listens.
+ * (when the window is one surface and no listener holds the commit), and
+ * frame callbacks fire on the output's 60 Hz refresh clock once the Qubes
+ * side called frameDone, while the window is shown.
  */
 import { Display, Signal, createShmGlobal } from "../../wayland/index.ts";
 import { createActivationGlobal } from "./activation.ts";
 import type { AgentCompositor, CompositorOptions, ShellWindow, Size } from "./api.ts";
 import { DataDevices } from "./data-device.ts";
+import { FrameClock } from "./frame-clock.ts";
 import { createOutputGlobals } from "./output.ts";
 import { Seat } from "./seat.ts";
 import { createSurfaceGlobals, placedSurfaces, treeSurfaces, type Surface } from "./surface.ts";
 import { createShellGlobals, type ShellWindowImpl } from "./xdg-shell.ts";
-
-/** Period of the fallback frame clock (frame callbacks nobody paces), in ms. */
-const FALLBACK_FRAME_MS = 16;
-
-/** A screen size made safe to announce: 1 ≤ width, height ≤ 32767 (an X screen's limit), integers. */
-function screenSize(size: Size): Size {
-  const side = (value: number): number =>
-    Number.isFinite(value) ? Math.max(1, Math.min(32767, Math.trunc(value))) : 1;
-  return { width: side(size.width), height: side(size.height) };
-}
 
 /**
  * Creates the compositor and listens on `options.socket`. Apps connect at
@@ -36,43 +28,38 @@ export function createAgentCompositor(options: CompositorOptions): AgentComposit
   const windows: ShellWindowImpl[] = [];
   const newWindow = new Signal<ShellWindow>();
   const shownSurfaces = new WeakSet<Surface>();
-  const fallback = new Set<Surface>();
-  let fallbackTimer: NodeJS.Timeout | null = null;
+  const clock = new FrameClock();
   let destroyed = false;
 
-  const output = createOutputGlobals(display, screenSize(options.outputSize));
+  const output = createOutputGlobals(display, options.outputSize);
   createShmGlobal(display);
 
-  const flushFallback = (): void => {
-    fallbackTimer = null;
-    const now = Date.now();
-    const surfaces = [...fallback];
-    fallback.clear();
-    for (const surface of surfaces) if (!surface.destroyed) surface.fireFrameCallbacks(now);
-  };
-  const scheduleFallback = (surfaces: readonly Surface[]): void => {
-    for (const surface of surfaces) if (surface.frameCallbacks.length > 0) fallback.add(surface);
-    if (fallback.size > 0 && fallbackTimer === null && !destroyed) {
-      fallbackTimer = setTimeout(flushFallback, FALLBACK_FRAME_MS);
-    }
+  /** Puts the tree's frame callbacks on the refresh clock, unless its window still waits (for frameDone, or to be shown). */
+  const scheduleFrames = (root: Surface): void => {
+    const handler = root.destroyed ? null : root.roleHandler;
+    if (handler !== null && !handler.framesMayFire) return;
+    for (const member of treeSurfaces(root)) clock.schedule(member);
   };
 
   createSurfaceGlobals(display, {
     committed: (surface) => {
       const root = surface.root;
       const handler = root.destroyed ? null : root.roleHandler;
-      const paced = handler !== null ? handler.treeCommitted(surface) : false;
+      if (handler !== null) handler.treeCommitted(surface);
       if (surface.client.destroyed) return;
       const tree = treeSurfaces(root);
-      // One surface: its pixels were copied by the commit's listeners. Several: each layer stays
-      // readable for the next commits of the window, until the app replaces its buffer.
-      if (handler === null || placedSurfaces(root).length <= 1) for (const member of tree) member.releaseBuffer();
+      // One surface: its pixels were copied by the commit's listeners (unless one holds them for
+      // later). Several: each layer stays readable for the next commits of the window, until the
+      // app replaces its buffer.
+      if (handler === null || (placedSurfaces(root).length <= 1 && !handler.buffersHeld)) {
+        for (const member of tree) member.releaseBuffer();
+      }
       // Nobody shows a surface without a shell role (a cursor, a surface not yet given a role): drop its damage.
       if (handler === null) for (const member of tree) member.damage = [];
-      if (!paced) scheduleFallback(tree);
+      scheduleFrames(root);
     },
     destroyed: (surface) => {
-      fallback.delete(surface);
+      clock.cancel(surface);
       seat.surfaceDestroyed(surface);
     },
   });
@@ -94,6 +81,7 @@ export function createAgentCompositor(options: CompositorOptions): AgentComposit
       shownSurfaces.add(surface);
       for (const wlOutput of output.resourcesOf(surface.client)) surface.resource.send("enter", wlOutput);
     },
+    framesReady: (window) => scheduleFrames(window.surface),
   });
 
   createActivationGlobal(display);
@@ -109,6 +97,14 @@ export function createAgentCompositor(options: CompositorOptions): AgentComposit
       dataDevices.clientDestroyed(client);
     });
   });
+  if (options.onClientEnded !== undefined) {
+    const report = options.onClientEnded;
+    display.events.disconnect.add((client) => {
+      const error = client.error;
+      if (error === undefined) return;
+      report({ pid: client.credentials.pid, code: error.code, reason: error.message });
+    });
+  }
   if (options.onHandlerError !== undefined) {
     const report = options.onHandlerError;
     display.events.handlerError.add((failure) =>
@@ -136,12 +132,12 @@ export function createAgentCompositor(options: CompositorOptions): AgentComposit
     clipboard: dataDevices,
     events: { newWindow },
     setOutputSize: (size: Size) => {
-      output.setSize(screenSize(size));
+      output.setSize(size);
     },
     destroy: () => {
       if (destroyed) return;
       destroyed = true;
-      if (fallbackTimer !== null) clearTimeout(fallbackTimer);
+      clock.destroy();
       display.destroy();
       seat.destroy();
     },

@@ -3,11 +3,14 @@
  * connect to it; the Qubes side (gui-agent/*.ts) drives it through the
  * contract in api.ts. What the contract's types do not say:
  *
- * - Pacing: a window's frame callbacks wait for `frameDone` while anyone
- *   listens to its `commit` signal; with no listener (or a commit that
- *   changed nothing) they fire on a 16 ms fallback clock, so apps never stall.
+ * - Pacing: frame callbacks fire on the output's refresh clock (60 Hz), at
+ *   most once per refresh for each surface. A window's callbacks also wait
+ *   for `frameDone` while anyone listens to its `commit` signal, and, once
+ *   mapped, for the window to be shown (`setShown`); a commit that changed
+ *   nothing, or one nobody listens to, only waits for the clock.
  * - Buffers: a window of one surface gets its buffer released right after
- *   the commit signal's listeners return. A window of several surfaces
+ *   the commit signal's listeners return, unless a listener holds the commit
+ *   (`WindowCommit.hold`) to copy it over later turns. A window of several surfaces
  *   (subsurfaces) keeps each surface's buffer until the app replaces it, so
  *   every layer stays readable for later commits that damage only part of
  *   the window.
@@ -23,10 +26,12 @@
  *   protocol) show a 1×1 window titled "wl-clipboard" and wait for focus.
  */
 export { createAgentCompositor } from "./compositor.ts";
+export { FRAME_PERIOD_MS, MAX_OUTPUT_SIZE, MIN_OUTPUT_SIZE, OUTPUT_REFRESH_MHZ, clampOutputSize } from "./output.ts";
 export { TEXT_MIME_TYPES } from "./data-device.ts";
 export type {
   AgentCompositor,
   ClipboardControl,
+  CommitHold,
   CompositorOptions,
   PixelSource,
   SeatControl,

@@ -118,8 +118,12 @@ function emptyState(): SurfaceState {
 
 /** What the root of a surface tree does with it (the xdg shell implements it). */
 export interface SurfaceRoleHandler {
-  /** Something in the tree was committed and applied (`from` is the surface that committed). Returns true when frame callbacks wait for the consumer's frameDone. */
-  treeCommitted(from: Surface): boolean;
+  /** Something in the tree was committed and applied (`from` is the surface that committed). */
+  treeCommitted(from: Surface): void;
+  /** The tree's frame callbacks may go on the refresh clock now (false while they wait for the consumer, or for the window to be shown). */
+  readonly framesMayFire: boolean;
+  /** A consumer holds the tree's buffers (they are not released after the commit). */
+  readonly buffersHeld: boolean;
 }
 
 /** The place of a subsurface in its parent (position and sync mode). */
@@ -173,7 +177,7 @@ export class Surface {
   viewport: Viewport = { source: null, destination: null };
   viewportResource: Resource<"wp_viewport"> | null = null;
   /** Where a scaled surface's resampled pixels go (reused while the size stays). */
-  private readonly scratch = { bytes: new Uint8Array(0) };
+  private readonly scratch: { bytes: Uint8Array | null } = { bytes: null };
   /** Damage applied since the shell last took it, in surface coordinates. */
   damage: Rect[] = [];
   /** Frame callbacks of applied commits, waiting for a frame to be done. */
@@ -189,10 +193,21 @@ export class Surface {
     this.client = resource.client;
     this.hooks = hooks;
     resource.data = this;
+    Surface.implementRequests(resource, this);
+    resource.events.destroy.add(() => this.destroy());
+  }
+
+  /**
+   * The wl_surface request handlers of `surface`. Methods, not arrow
+   * functions in properties: tsx (esbuild's keepNames) wraps each of those
+   * in __name(), which gives every function a property store of its own,
+   * 3 KB per surface; a client may hold thousands.
+   */
+  private static implementRequests(resource: Resource<"wl_surface">, surface: Surface): void {
     const errors = wl_surface.enums.error;
     resource.implement({
-      destroy: () => undefined,
-      attach: (buffer, x, y) => {
+      destroy() {},
+      attach(buffer, x, y) {
         if (resource.version >= 5 && (x !== 0 || y !== 0)) {
           resource.postError(errors.invalid_offset, `attach with offset ${x},${y} (use wl_surface.offset)`);
           return;
@@ -201,40 +216,41 @@ export class Surface {
           resource.postError(errors.invalid_size, "only wl_shm buffers are supported");
           return;
         }
-        this.pending.attached = true;
-        this.pending.buffer = buffer;
+        surface.pending.attached = true;
+        surface.pending.buffer = buffer;
       },
-      damage: (x, y, width, height) => {
-        if (width > 0 && height > 0) addDamage(this.pending.surfaceDamage, clampRect(x, y, width, height));
+      damage(x, y, width, height) {
+        if (width > 0 && height > 0) addDamage(surface.pending.surfaceDamage, clampRect(x, y, width, height));
       },
-      damage_buffer: (x, y, width, height) => {
-        if (width > 0 && height > 0) addDamage(this.pending.bufferDamage, clampRect(x, y, width, height));
+      damage_buffer(x, y, width, height) {
+        if (width > 0 && height > 0) addDamage(surface.pending.bufferDamage, clampRect(x, y, width, height));
       },
-      frame: (callback) => {
-        this.pending.frames.push(callback);
+      frame(callback) {
+        surface.pending.frames.push(callback);
       },
-      set_opaque_region: () => undefined,
-      set_input_region: (region) => {
-        this.pending.inputRegion = region === null ? null : (region.data as Region).clone();
+      set_opaque_region() {},
+      set_input_region(region) {
+        surface.pending.inputRegion = region === null ? null : (region.data as Region).clone();
       },
-      set_buffer_scale: (scale) => {
+      set_buffer_scale(scale) {
         if (scale < 1) {
           resource.postError(errors.invalid_scale, `buffer scale ${scale}`);
           return;
         }
-        this.pending.scale = scale;
+        surface.pending.scale = scale;
       },
-      set_buffer_transform: (transform) => {
+      set_buffer_transform(transform) {
         if (transform < 0 || transform > 7) {
           resource.postError(errors.invalid_transform, `buffer transform ${transform}`);
           return;
         }
         // Only the normal transform is drawn; others are accepted (scale-1 output, no rotation).
       },
-      offset: () => undefined,
-      commit: () => this.commit(),
+      offset() {},
+      commit() {
+        surface.commit();
+      },
     });
-    resource.events.destroy.add(() => this.destroy());
   }
 
   /** The root of this surface's subsurface tree. */
@@ -408,15 +424,15 @@ export class Surface {
       if (!isEmpty(clipped)) addDamage(this.damage, clipped);
     }
     for (const rect of state.bufferDamage) {
-      const clipped = intersect(this.bufferToSurface(rect), bounds);
+      const clipped = intersect(this.bufferToSurface(rect, shm), bounds);
       if (!isEmpty(clipped)) addDamage(this.damage, clipped);
     }
     this.frameCallbacks.push(...state.frames);
     return true;
   }
 
-  /** Converts a buffer-coordinate rectangle to surface coordinates (scale and viewport crop; rounding outward). */
-  private bufferToSurface(rect: Rect): Rect {
+  /** Converts a buffer-coordinate rectangle to surface coordinates (scale, viewport crop and stretch; rounding outward). */
+  private bufferToSurface(rect: Rect, shm: ShmBuffer | undefined): Rect {
     let x = rect.x / this.scale;
     let y = rect.y / this.scale;
     let width = rect.width / this.scale;
@@ -425,15 +441,17 @@ export class Surface {
     if (source !== null) {
       x -= source.x;
       y -= source.y;
-      const destination = this.viewport.destination;
-      if (destination !== null && source.width > 0 && source.height > 0) {
-        const sx = destination.width / source.width;
-        const sy = destination.height / source.height;
-        x *= sx;
-        width *= sx;
-        y *= sy;
-        height *= sy;
-      }
+    }
+    // The source (the whole buffer without a crop) is stretched to the surface's size (a destination).
+    const sourceWidth = source?.width ?? (shm === undefined ? this.width : shm.width / this.scale);
+    const sourceHeight = source?.height ?? (shm === undefined ? this.height : shm.height / this.scale);
+    if (sourceWidth > 0 && sourceHeight > 0) {
+      const sx = this.width / sourceWidth;
+      const sy = this.height / sourceHeight;
+      x *= sx;
+      width *= sx;
+      y *= sy;
+      height *= sy;
     }
     const left = Math.floor(x);
     const top = Math.floor(y);
@@ -498,8 +516,9 @@ function clampRect(x: number, y: number, width: number, height: number): Rect {
  * The surface's content at its logical size: a view of the buffer when the
  * buffer's pixels map 1:1 onto the surface (scale 1, no viewport or an
  * integer crop of the same size), else a nearest-neighbour resample of the
- * source rectangle into `scratch` (viewport scaling, buffer scale ≠ 1).
- * Null when the pool's file shrank under the buffer.
+ * source rectangle into `scratch` (viewport scaling, buffer scale ≠ 1),
+ * done row by row as rows are read. Null when the pool's file shrank under
+ * the buffer.
  */
 function pixelSource(
   shm: ShmBuffer,
@@ -507,7 +526,7 @@ function pixelSource(
   source: Viewport["source"],
   width: number,
   height: number,
-  scratch: { bytes: Uint8Array },
+  scratch: { bytes: Uint8Array | null },
 ): PixelSource | null {
   const bytes = shm.bytes();
   if (bytes === undefined) return null;
@@ -519,28 +538,62 @@ function pixelSource(
   const sh = source === null ? shm.height : source.height * scale;
   if (Number.isInteger(sx) && Number.isInteger(sy) && sw === width && sh === height) {
     if (sx === 0 && sy === 0 && width === shm.width && height === shm.height) {
-      return { bytes, stride: shm.stride, width, height, hasAlpha };
+      return { bytes, rows: () => bytes, stride: shm.stride, width, height, hasAlpha };
     }
     const start = sy * shm.stride + sx * 4;
     const end = (sy + height - 1) * shm.stride + (sx + width) * 4;
-    return { bytes: bytes.subarray(start, end), stride: shm.stride, width, height, hasAlpha };
+    const crop = bytes.subarray(start, end);
+    return { bytes: crop, rows: () => crop, stride: shm.stride, width, height, hasAlpha };
   }
   const size = width * height * 4;
-  if (scratch.bytes.length !== size) scratch.bytes = new Uint8Array(size);
-  const out = new Uint32Array(scratch.bytes.buffer, 0, width * height);
-  const aligned = bytes.byteOffset % 4 === 0 && shm.stride % 4 === 0;
-  const input = aligned ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2) : null;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const rowWords = shm.stride >> 2;
-  for (let y = 0; y < height; y++) {
-    const by = Math.min(shm.height - 1, Math.floor(sy + ((y + 0.5) * sh) / height));
-    for (let x = 0; x < width; x++) {
-      const bx = Math.min(shm.width - 1, Math.floor(sx + ((x + 0.5) * sw) / width));
-      out[y * width + x] =
-        input !== null ? (input[by * rowWords + bx] as number) : view.getUint32(by * shm.stride + bx * 4, true);
+  // Allocated when first needed: most surfaces are never scaled.
+  if (scratch.bytes === null || scratch.bytes.length !== size) scratch.bytes = new Uint8Array(size);
+  const target = scratch.bytes;
+  const out = new Uint32Array(target.buffer, target.byteOffset, width * height);
+  // Rows are resampled when first read: a copy in slices pays for each row when it copies it.
+  const ready = new Uint8Array(height);
+  // The source column of each target column, worked out once.
+  const columns = new Int32Array(width);
+  for (let x = 0; x < width; x++) columns[x] = Math.min(shm.width - 1, Math.floor(sx + ((x + 0.5) * sw) / width));
+  let complete = false;
+  const resample = (from: number, to: number): void => {
+    if (complete || from >= to) return;
+    // The pool may have been mapped again (grown) since the commit: read through its current mapping.
+    const current = shm.bytes();
+    if (current === undefined) return;
+    const aligned = current.byteOffset % 4 === 0 && shm.stride % 4 === 0;
+    const input = aligned ? new Uint32Array(current.buffer, current.byteOffset, current.byteLength >> 2) : null;
+    const view = new DataView(current.buffer, current.byteOffset, current.byteLength);
+    const rowWords = shm.stride >> 2;
+    for (let y = from; y < to; y++) {
+      if (ready[y] === 1) continue;
+      ready[y] = 1;
+      const by = Math.min(shm.height - 1, Math.floor(sy + ((y + 0.5) * sh) / height));
+      const row = y * width;
+      if (input !== null) {
+        const sourceRow = by * rowWords;
+        for (let x = 0; x < width; x++) out[row + x] = input[sourceRow + (columns[x] as number)] as number;
+      } else {
+        for (let x = 0; x < width; x++)
+          out[row + x] = view.getUint32(by * shm.stride + (columns[x] as number) * 4, true);
+      }
     }
-  }
-  return { bytes: scratch.bytes, stride: width * 4, width, height, hasAlpha };
+  };
+  return {
+    get bytes(): Uint8Array {
+      resample(0, height);
+      complete = true;
+      return target;
+    },
+    rows(y: number, count: number): Uint8Array {
+      resample(Math.max(0, y), Math.min(height, y + count));
+      return target;
+    },
+    stride: width * 4,
+    width,
+    height,
+    hasAlpha,
+  };
 }
 
 /** What the surface layer tells the compositor. */
@@ -597,19 +650,19 @@ export function placedSurfaces(root: Surface): PlacedSurface[] {
 export function createSurfaceGlobals(display: Display, hooks: SurfaceHooks): void {
   display.createGlobal("wl_compositor", 5, (compositor) => {
     compositor.implement({
-      create_surface: (resource) => {
+      create_surface(resource) {
         new Surface(resource, hooks);
       },
-      create_region: (resource) => {
+      create_region(resource) {
         const region = new Region();
         resource.data = region;
         resource.implement({
-          destroy: () => undefined,
-          add: (x, y, width, height) => {
+          destroy() {},
+          add(x, y, width, height) {
             if (region.size >= MAX_REGION_OPERATIONS) resource.client.postNoMemory();
             else region.apply(true, clampRect(x, y, width, height));
           },
-          subtract: (x, y, width, height) => {
+          subtract(x, y, width, height) {
             if (region.size >= MAX_REGION_OPERATIONS) resource.client.postNoMemory();
             else region.apply(false, clampRect(x, y, width, height));
           },
@@ -620,8 +673,8 @@ export function createSurfaceGlobals(display: Display, hooks: SurfaceHooks): voi
 
   display.createGlobal("wl_subcompositor", 1, (subcompositor) => {
     subcompositor.implement({
-      destroy: () => undefined,
-      get_subsurface: (resource, surfaceResource, parentResource) => {
+      destroy() {},
+      get_subsurface(resource, surfaceResource, parentResource) {
         const surface = surfaceOf(surfaceResource);
         const parent = surfaceOf(parentResource);
         const bad = wl_subcompositor.enums.error.bad_surface;
@@ -657,8 +710,8 @@ export function createSurfaceGlobals(display: Display, hooks: SurfaceHooks): voi
 
   display.createGlobal("wp_viewporter", 1, (viewporter) => {
     viewporter.implement({
-      destroy: () => undefined,
-      get_viewport: (resource, surfaceResource) => {
+      destroy() {},
+      get_viewport(resource, surfaceResource) {
         const surface = surfaceOf(surfaceResource);
         if (surface.viewportResource !== null) {
           viewporter.postError(wp_viewporter.enums.error.viewport_exists, "the surface already has a viewport");
@@ -674,14 +727,14 @@ export function createSurfaceGlobals(display: Display, hooks: SurfaceHooks): voi
           return true;
         };
         resource.implement({
-          destroy: () => {
+          destroy() {
             if (surface.destroyed) return;
             surface.viewportResource = null;
             const viewport = surface.pendingViewport();
             viewport.source = null;
             viewport.destination = null;
           },
-          set_source: (x, y, width, height) => {
+          set_source(x, y, width, height) {
             if (!alive()) return;
             const unset = x === -1 && y === -1 && width === -1 && height === -1;
             if (!unset && (x < 0 || y < 0 || width <= 0 || height <= 0)) {
@@ -690,7 +743,7 @@ export function createSurfaceGlobals(display: Display, hooks: SurfaceHooks): voi
             }
             surface.pendingViewport().source = unset ? null : { x, y, width, height };
           },
-          set_destination: (width, height) => {
+          set_destination(width, height) {
             if (!alive()) return;
             const unset = width === -1 && height === -1;
             if (!unset && (width <= 0 || height <= 0)) {
@@ -724,19 +777,23 @@ export function createSurfaceGlobals(display: Display, hooks: SurfaceHooks): voi
       parent.pendingOrder = order;
     };
     resource.implement({
-      destroy: () => undefined,
-      set_position: (x, y) => {
+      destroy() {},
+      set_position(x, y) {
         const c = clampRect(x, y, 0, 0);
         sub.pendingX = c.x;
         sub.pendingY = c.y;
         sub.positionPending = true;
       },
-      place_above: (other) => sibling(other, true),
-      place_below: (other) => sibling(other, false),
-      set_sync: () => {
+      place_above(other) {
+        sibling(other, true);
+      },
+      place_below(other) {
+        sibling(other, false);
+      },
+      set_sync() {
         sub.synchronized = true;
       },
-      set_desync: () => {
+      set_desync() {
         const wasSynchronized = surface.effectivelySynchronized;
         sub.synchronized = false;
         if (wasSynchronized && !surface.effectivelySynchronized && surface.hasCachedState) {

@@ -21,7 +21,7 @@ import {
 import type { Rect } from "../geometry.ts";
 import { intersect, isEmpty, union } from "../geometry.ts";
 import { defaultPositioner, positionPopup, type PositionerState } from "../positioner.ts";
-import type { ShellWindow, Size, ToplevelStates, WindowCommit, WindowLayer, WindowRequest } from "./api.ts";
+import type { CommitHold, ShellWindow, Size, ToplevelStates, WindowCommit, WindowLayer, WindowRequest } from "./api.ts";
 import { placedSurfaces, surfaceOf, treeSurfaces, type Surface, type SurfaceRoleHandler } from "./surface.ts";
 
 /** What the shell needs from the rest of the compositor. */
@@ -36,6 +36,8 @@ export interface ShellContext {
   windowStateChanged(window: ShellWindowImpl): void;
   /** A window's surface got content for the first time since it was mapped (send wl_surface.enter). */
   surfaceShown(surface: Surface): void;
+  /** A window's frame callbacks may fire now (frameDone, or it is shown again): put them on the refresh clock. */
+  framesReady(window: ShellWindowImpl): void;
 }
 
 /** xdg_toplevel.state values. */
@@ -48,6 +50,44 @@ const CAPABILITIES = [2, 3, 4];
 
 /** The largest window edge accepted from an app (the protocol's sizes are int32; X windows are at most 32767). */
 const MAX_EDGE = 32767;
+
+/** Configure serials remembered per window for ack_configure; older ones are only known as "sent before". */
+const MAX_SENT_SERIALS = 256;
+
+/** True when serial `a` was handed out before `b` (serials wrap at 2^32). */
+function serialBefore(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+
+/**
+ * A commit held by the consumer (see WindowCommit.hold): the window's
+ * layers as of that commit, refreshed when the app's pool was mapped again.
+ */
+class HeldCommit implements CommitHold {
+  readonly #window: ShellWindowImpl;
+  /** The geometry's origin in main-surface coordinates when the commit was signalled. */
+  readonly #origin: { x: number; y: number };
+  #layers: WindowLayer[];
+
+  constructor(window: ShellWindowImpl, origin: { x: number; y: number }, layers: WindowLayer[]) {
+    this.#window = window;
+    this.#origin = origin;
+    this.#layers = layers;
+  }
+
+  layers(): readonly WindowLayer[] | null {
+    if (!this.#window.isHolding(this)) return null;
+    // rows(0, 0) costs nothing; a view of a pool that was mapped again reads as empty.
+    if (this.#layers.some((layer) => layer.pixels.rows(0, 0).byteLength === 0)) {
+      this.#layers = this.#window.layersAt(this.#origin);
+    }
+    return this.#layers;
+  }
+
+  release(): void {
+    this.#window.endHold(this);
+  }
+}
 
 function statesArray(states: ToplevelStates): Uint8Array {
   const values: number[] = [];
@@ -130,6 +170,16 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
   private dismissed = false;
   /** placeOnScreen was called (a popup then uses its own place rather than its parent's). */
   private placed = false;
+  /** The newest serial dropped from sentSerials (null: none since the last ack covered them). */
+  private forgottenSerial: number | null = null;
+  /** Anything shows the window (setShown); frame callbacks of a mapped window wait while not. */
+  private shown = true;
+  /** The last signalled commit had listeners, and they have not called frameDone yet. */
+  private awaitingFrameDone = false;
+  /** A commit of the tree is being handled: its frame callbacks are scheduled, if at all, once it is. */
+  private committing = false;
+  /** The commit a consumer holds (its buffers stay with us), if any. */
+  private held: HeldCommit | null = null;
 
   constructor(
     id: number,
@@ -197,9 +247,40 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
     if (this.popup !== null) this.dismiss();
   }
 
-  frameDone(timeMs: number): void {
+  frameDone(): void {
     if (this.destroyed) return;
-    for (const surface of treeSurfaces(this.surface)) surface.fireFrameCallbacks(timeMs);
+    this.awaitingFrameDone = false;
+    this.context.framesReady(this);
+  }
+
+  setShown(shown: boolean): void {
+    if (this.destroyed || this.shown === shown) return;
+    this.shown = shown;
+    if (shown) this.context.framesReady(this);
+  }
+
+  /** The window's frame callbacks may fire at the next refresh: the consumer is done, and it is shown or not mapped. */
+  get framesMayFire(): boolean {
+    return !this.committing && !this.awaitingFrameDone && (this.shown || !this.mapped);
+  }
+
+  /** True while a consumer holds the window's last commit: its buffers must not go back to the app. */
+  get buffersHeld(): boolean {
+    return this.held !== null;
+  }
+
+  /** @internal (HeldCommit) Whether `hold` is the live hold. */
+  isHolding(hold: HeldCommit): boolean {
+    return this.held === hold && !this.destroyed;
+  }
+
+  /** @internal (HeldCommit) Ends `hold` if it is the live one, handing the buffers of a one-surface window back. */
+  endHold(hold: HeldCommit): void {
+    if (this.held !== hold) return;
+    this.held = null;
+    if (this.destroyed) return;
+    if (placedSurfaces(this.surface).length <= 1)
+      for (const surface of treeSurfaces(this.surface)) surface.releaseBuffer();
   }
 
   /** Sends popup_done to a popup (and its child popups first), once; it stays until the app destroys it. */
@@ -244,7 +325,7 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
 
   private sendSurfaceConfigure(serial: number): void {
     this.sentSerials.push(serial);
-    if (this.sentSerials.length > 256) this.sentSerials.shift();
+    if (this.sentSerials.length > MAX_SENT_SERIALS) this.forgottenSerial = this.sentSerials.shift() ?? null;
     this.xdgSurface.send("configure", serial);
   }
 
@@ -293,14 +374,22 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
     }
   }
 
-  /** xdg_surface.ack_configure: the serial must be one we sent and the app did not ack yet. */
+  /**
+   * xdg_surface.ack_configure: the serial must be one we sent and the app
+   * did not ack yet. Past the last MAX_SENT_SERIALS configures, a serial
+   * that may have been one of ours (not newer than the newest one
+   * forgotten) is taken: an app is never ended for acking what we sent.
+   */
   ackConfigure(serial: number): void {
     const at = this.sentSerials.indexOf(serial);
-    if (at < 0) {
+    const forgotten = this.forgottenSerial;
+    if (at < 0 && (forgotten === null || serialBefore(forgotten, serial))) {
       this.xdgSurface.postError(xdg_surface.enums.error.invalid_serial, `ack_configure with unknown serial ${serial}`);
       return;
     }
-    this.sentSerials.splice(0, at + 1);
+    // This ack covers every earlier configure.
+    this.sentSerials = this.sentSerials.filter((sent) => serialBefore(serial, sent));
+    if (forgotten !== null && !serialBefore(serial, forgotten)) this.forgottenSerial = null;
     this.configured = true;
     this.events.ackConfigure.emit(serial);
   }
@@ -318,18 +407,28 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
   }
 
   /** @see SurfaceRoleHandler */
-  treeCommitted(from: Surface): boolean {
-    if (this.destroyed) return false;
-    const surface = this.surface;
-    if (from === surface && !this.applyOwnCommit()) {
+  treeCommitted(from: Surface): void {
+    if (this.destroyed) return;
+    // The map signal (the consumer shows the window) comes before the commit signal: callbacks of
+    // this commit must not be put on the clock before the consumer had its say about them.
+    this.committing = true;
+    try {
+      this.handleTreeCommit(from);
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  private handleTreeCommit(from: Surface): void {
+    if (from === this.surface && !this.applyOwnCommit()) {
       this.clearDamage();
-      return false;
+      return;
     }
     if (!this.mapped) {
       this.clearDamage();
-      return false;
+      return;
     }
-    return this.emitCommit();
+    this.emitCommit();
   }
 
   /** The xdg part of the main surface's commit; false when nothing is to be shown (or after an error). */
@@ -423,6 +522,9 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
     this.initialCommitDone = false;
     this.configured = false;
     this.sentSerials = [];
+    this.forgottenSerial = null;
+    this.held = null;
+    this.awaitingFrameDone = false;
     this.size = { width: 0, height: 0 };
     this.events.unmap.emit(this);
     this.context.windowStateChanged(this);
@@ -445,8 +547,23 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
     return isEmpty(clipped) ? this.geometry : clipped;
   }
 
-  /** Builds the window's layers and damage and emits commit; true when frame callbacks wait for frameDone. */
-  private emitCommit(): boolean {
+  /** @internal (HeldCommit) The window's layers with the geometry's origin at `origin` (main-surface coordinates). */
+  layersAt(origin: { x: number; y: number }): WindowLayer[] {
+    const layers: WindowLayer[] = [];
+    for (const placed of placedSurfaces(this.surface)) {
+      const pixels = placed.surface.pixels();
+      if (pixels !== null) layers.push({ pixels, x: placed.x - origin.x, y: placed.y - origin.y });
+    }
+    return layers;
+  }
+
+  /**
+   * Builds the window's layers and damage and emits commit (also with no
+   * damage while a consumer holds the previous commit, whose buffers may
+   * have just gone back to the app). Frame callbacks then wait for
+   * frameDone when anyone listened.
+   */
+  private emitCommit(): void {
     const geometry = this.windowGeometry();
     const size = { width: geometry.width, height: geometry.height };
     const resized =
@@ -454,16 +571,14 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
     // The geometry moved within the surfaces: every pixel of the window may have changed.
     const moved =
       this.emittedOrigin !== null && (this.emittedOrigin.x !== geometry.x || this.emittedOrigin.y !== geometry.y);
-    this.emittedOrigin = { x: geometry.x, y: geometry.y };
+    const origin = { x: geometry.x, y: geometry.y };
+    this.emittedOrigin = origin;
     const windowRect: Rect = { x: 0, y: 0, width: size.width, height: size.height };
-    const layers: WindowLayer[] = [];
     const damage: Rect[] = [];
-    for (const placed of placedSurfaces(this.surface)) {
-      const x = placed.x - geometry.x;
-      const y = placed.y - geometry.y;
-      const pixels = placed.surface.pixels();
-      if (pixels !== null) layers.push({ pixels, x, y });
-      if (!resized && !moved) {
+    if (!resized && !moved) {
+      for (const placed of placedSurfaces(this.surface)) {
+        const x = placed.x - geometry.x;
+        const y = placed.y - geometry.y;
         for (const rect of placed.surface.damage) {
           const moved = intersect({ x: rect.x + x, y: rect.y + y, width: rect.width, height: rect.height }, windowRect);
           if (!isEmpty(moved)) damage.push(moved);
@@ -472,21 +587,44 @@ export class ShellWindowImpl implements ShellWindow, SurfaceRoleHandler {
     }
     this.clearDamage();
     this.size = size;
+    // A new commit ends the hold on the previous one.
+    const wasHeld = this.held !== null;
+    this.held = null;
     if (resized || moved) {
       if (!isEmpty(windowRect)) damage.push(windowRect);
-    } else if (damage.length === 0) {
-      return false;
+    } else if (damage.length === 0 && !wasHeld) {
+      return;
     }
     this.emittedSize = size;
+    const layers = this.layersAt(origin);
     const listening = this.events.commit.size > 0;
-    this.events.commit.emit({ layers, damage, size, resized });
-    return listening;
+    let signalling = true;
+    const commit: WindowCommit = {
+      layers,
+      damage,
+      size,
+      resized,
+      hold: () => {
+        if (!signalling) throw new Error("WindowCommit.hold() is for the commit signal's listeners, during the signal");
+        const hold = new HeldCommit(this, origin, layers);
+        this.held = hold;
+        return hold;
+      },
+    };
+    // Before the signal: a listener done at once calls frameDone during it.
+    this.awaitingFrameDone = listening;
+    try {
+      this.events.commit.emit(commit);
+    } finally {
+      signalling = false;
+    }
   }
 
   /** The window is gone: children popups are dismissed, signals fire once. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.held = null;
     for (const child of this.popups) child.dismiss();
     this.parent?.popups.delete(this);
     if (this.surface.roleHandler === this) this.surface.roleHandler = null;
@@ -504,12 +642,14 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
     const surfaces = new Set<Resource<"xdg_surface">>();
     const wmErrors = xdg_wm_base.enums.error;
     wmBase.implement({
-      destroy: () => {
+      destroy() {
         if (surfaces.size > 0) wmBase.postError(wmErrors.defunct_surfaces, "xdg_wm_base destroyed before its surfaces");
       },
-      pong: () => undefined,
-      create_positioner: (resource) => implementPositioner(resource),
-      get_xdg_surface: (resource, surfaceResource) => {
+      pong() {},
+      create_positioner(resource) {
+        implementPositioner(resource);
+      },
+      get_xdg_surface(resource, surfaceResource) {
         const surface = surfaceOf(surfaceResource);
         if (surface.role !== null && surface.role !== "xdg_toplevel" && surface.role !== "xdg_popup") {
           wmBase.postError(wmErrors.role, `wl_surface@${surfaceResource.id} already has the role ${surface.role}`);
@@ -535,8 +675,8 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
     resource.data = { state, flags };
     const invalid = xdg_positioner.enums.error.invalid_input;
     resource.implement({
-      destroy: () => undefined,
-      set_size: (width, height) => {
+      destroy() {},
+      set_size(width, height) {
         if (width <= 0 || height <= 0 || width > MAX_EDGE || height > MAX_EDGE) {
           resource.postError(invalid, `invalid size ${width}x${height}`);
           return;
@@ -545,7 +685,7 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
         state.height = height;
         flags.size = true;
       },
-      set_anchor_rect: (x, y, width, height) => {
+      set_anchor_rect(x, y, width, height) {
         if (width < 0 || height < 0 || width > MAX_EDGE || height > MAX_EDGE) {
           resource.postError(invalid, `invalid anchor rect ${width}x${height}`);
           return;
@@ -553,32 +693,32 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
         state.anchorRect = { x: clampCoordinate(x), y: clampCoordinate(y), width, height };
         flags.anchorRect = true;
       },
-      set_anchor: (anchor) => {
+      set_anchor(anchor) {
         if (anchor > 8) {
           resource.postError(invalid, `invalid anchor ${anchor}`);
           return;
         }
         state.anchor = anchor;
       },
-      set_gravity: (gravity) => {
+      set_gravity(gravity) {
         if (gravity > 8) {
           resource.postError(invalid, `invalid gravity ${gravity}`);
           return;
         }
         state.gravity = gravity;
       },
-      set_constraint_adjustment: (adjustment) => {
+      set_constraint_adjustment(adjustment) {
         state.constraintAdjustment = adjustment & 0x3f;
       },
-      set_offset: (x, y) => {
+      set_offset(x, y) {
         state.offsetX = clampCoordinate(x);
         state.offsetY = clampCoordinate(y);
       },
-      set_reactive: () => {
+      set_reactive() {
         flags.reactive = true;
       },
-      set_parent_size: () => undefined,
-      set_parent_configure: () => undefined,
+      set_parent_size() {},
+      set_parent_configure() {},
     });
   }
 
@@ -607,10 +747,11 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
     let window: ShellWindowImpl | null = null;
     // Until a role object exists, the surface's commits come here: committing without a role is an error.
     const unconstructed: SurfaceRoleHandler = {
-      treeCommitted: (from) => {
+      treeCommitted(from) {
         if (from === surface) resource.postError(errors.not_constructed, "commit before get_toplevel or get_popup");
-        return false;
       },
+      framesMayFire: true,
+      buffersHeld: false,
     };
     surface.roleHandler = unconstructed;
     const create = (kind: "toplevel" | "popup", parent: ShellWindowImpl | null): ShellWindowImpl | null => {
@@ -635,12 +776,12 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
     };
     resource.data = { window: (): ShellWindowImpl | null => window };
     resource.implement({
-      destroy: () => {
+      destroy() {
         if (window !== null && !window.destroyed) {
           resource.postError(errors.defunct_role_object, "xdg_surface destroyed before its role object");
         }
       },
-      get_toplevel: (toplevel) => {
+      get_toplevel(toplevel) {
         const created = create("toplevel", null);
         if (created === null) return;
         created.toplevel = toplevel;
@@ -648,7 +789,7 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
         implementToplevel(toplevel, created);
         context.windowCreated(created);
       },
-      get_popup: (popup, parentResource, positioner) => {
+      get_popup(popup, parentResource, positioner) {
         if (parentResource === null) {
           wmBase.postError(
             xdg_wm_base.enums.error.invalid_popup_parent,
@@ -674,7 +815,7 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
         implementPopup(popup, created, wmBase);
         context.windowCreated(created);
       },
-      set_window_geometry: (x, y, width, height) => {
+      set_window_geometry(x, y, width, height) {
         if (width <= 0 || height <= 0 || width > MAX_EDGE || height > MAX_EDGE) {
           resource.postError(errors.invalid_size, `invalid window geometry ${width}x${height}`);
           return;
@@ -683,7 +824,7 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
         if (window !== null) window.setPendingGeometry(rect);
         else pendingGeometry = rect;
       },
-      ack_configure: (serial) => {
+      ack_configure(serial) {
         if (window === null) {
           resource.postError(errors.not_constructed, "ack_configure before get_toplevel or get_popup");
           return;
@@ -708,8 +849,8 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
       return { width: Math.min(width, MAX_EDGE), height: Math.min(height, MAX_EDGE) };
     };
     resource.implement({
-      destroy: () => undefined,
-      set_parent: (parent) => {
+      destroy() {},
+      set_parent(parent) {
         if (parent === null) {
           window.parent = null;
           return;
@@ -727,38 +868,52 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
         }
         window.parent = parentWindow;
       },
-      set_title: (title) => {
+      set_title(title) {
         if (title === window.title) return;
         window.title = title;
         window.events.title.emit(window);
       },
-      set_app_id: (appId) => {
+      set_app_id(appId) {
         if (appId === window.appId) return;
         window.appId = appId;
         window.events.appId.emit(window);
       },
-      show_window_menu: (_seat, _serial, x, y) => window.events.request.emit({ kind: "windowMenu", x, y }),
-      move: () => window.events.request.emit({ kind: "move" }),
-      resize: (_seat, _serial, edges) => {
+      show_window_menu(_seat, _serial, x, y) {
+        window.events.request.emit({ kind: "windowMenu", x, y });
+      },
+      move() {
+        window.events.request.emit({ kind: "move" });
+      },
+      resize(_seat, _serial, edges) {
         if (![0, 1, 2, 4, 5, 6, 8, 9, 10].includes(edges)) {
           resource.postError(errors.invalid_resize_edge, `invalid resize edges ${edges}`);
           return;
         }
         window.events.request.emit({ kind: "resize", edges });
       },
-      set_max_size: (width, height) => {
+      set_max_size(width, height) {
         const size = checkSize(width, height);
         if (size !== null) window.setPendingMaxSize(size);
       },
-      set_min_size: (width, height) => {
+      set_min_size(width, height) {
         const size = checkSize(width, height);
         if (size !== null) window.setPendingMinSize(size);
       },
-      set_maximized: () => window.events.request.emit({ kind: "maximize", on: true }),
-      unset_maximized: () => window.events.request.emit({ kind: "maximize", on: false }),
-      set_fullscreen: () => window.events.request.emit({ kind: "fullscreen", on: true }),
-      unset_fullscreen: () => window.events.request.emit({ kind: "fullscreen", on: false }),
-      set_minimized: () => window.events.request.emit({ kind: "minimize" }),
+      set_maximized() {
+        window.events.request.emit({ kind: "maximize", on: true });
+      },
+      unset_maximized() {
+        window.events.request.emit({ kind: "maximize", on: false });
+      },
+      set_fullscreen() {
+        window.events.request.emit({ kind: "fullscreen", on: true });
+      },
+      unset_fullscreen() {
+        window.events.request.emit({ kind: "fullscreen", on: false });
+      },
+      set_minimized() {
+        window.events.request.emit({ kind: "minimize" });
+      },
     });
     resource.data = window;
     resource.events.destroy.add(() => window.destroy());
@@ -771,7 +926,7 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
   ): void {
     resource.data = window;
     resource.implement({
-      destroy: () => {
+      destroy() {
         for (const child of window.popups) {
           if (!child.destroyed) {
             wmBase.postError(
@@ -782,14 +937,14 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
           }
         }
       },
-      grab: () => {
+      grab() {
         if (window.mapped) {
           resource.postError(xdg_popup.enums.error.invalid_grab, "grab after the popup was mapped");
           return;
         }
         window.grabbed = true;
       },
-      reposition: (positioner, token) => {
+      reposition(positioner, token) {
         const placed = completePositioner(wmBase, positioner);
         if (placed === null) return;
         window.reposition(placed.state, token, placed.reactive);
@@ -800,8 +955,8 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
 
   display.createGlobal("zxdg_decoration_manager_v1", 1, (manager) => {
     manager.implement({
-      destroy: () => undefined,
-      get_toplevel_decoration: (resource, toplevel) => {
+      destroy() {},
+      get_toplevel_decoration(resource, toplevel) {
         const window = toplevel.data as ShellWindowImpl;
         const errors = zxdg_toplevel_decoration_v1.enums.error;
         if (window.decoration !== null && !window.decoration.destroyed) {
@@ -815,9 +970,13 @@ export function createShellGlobals(display: Display, context: ShellContext): voi
         window.decoration = resource;
         // Always server-side; a mode request is answered with a new configure sequence once the handshake began.
         resource.implement({
-          destroy: () => undefined,
-          set_mode: () => window.reconfigure(),
-          unset_mode: () => window.reconfigure(),
+          destroy() {},
+          set_mode() {
+            window.reconfigure();
+          },
+          unset_mode() {
+            window.reconfigure();
+          },
         });
         window.reconfigure();
       },

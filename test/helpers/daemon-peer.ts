@@ -2,8 +2,9 @@
  * A test peer standing in for the GUI daemon: our own protocol decoder and
  * grant mapping, driving an agent over a real vchan. It records every
  * message the agent sends, maps every WINDOW_DUMP (acknowledging it, and
- * every DESTROY, as a 1.8 daemon does), and sends input and clipboard
- * messages the way qubes-guid would.
+ * every DESTROY, as a 1.8 daemon does, unless told to play one that never
+ * acks dumps), and sends input and clipboard messages the way qubes-guid
+ * would.
  */
 import {
   QUBES_GUI_VCHAN_PORT,
@@ -30,6 +31,10 @@ export interface DaemonPeerOptions {
   screen?: { width: number; height: number };
   /** Answer with this version instead of negotiating (for tests of old daemons). */
   version?: number;
+  /** Acknowledge every WINDOW_DUMP (default true, as a 1.8 daemon does); false plays a daemon that never acks. */
+  ackDumps?: boolean;
+  /** Fault each framebuffer in when it is mapped (default true); false maps lazily, as guid does for the host. */
+  populate?: boolean;
 }
 
 /** What the peer knows of one agent window. */
@@ -62,6 +67,9 @@ export class DaemonPeer {
   /** The raw bytes the agent sent after the handshake's version word. */
   readonly windows = new Map<number, PeerWindow>();
   readonly version: number;
+  /** Whether WINDOW_DUMPs are acknowledged (a test may change it). */
+  ackDumps: boolean;
+  readonly #populate: boolean;
   readonly #vchan: Vchan;
   readonly #grants: GrantTable;
   readonly #agentDomain: number;
@@ -73,7 +81,16 @@ export class DaemonPeer {
   /** Any protocol error seen in the agent's bytes (a test asserts there is none). */
   readonly errors: string[] = [];
 
-  constructor(vchan: Vchan, grants: GrantTable, agentDomain: number, version: number, versionWord: Uint8Array) {
+  constructor(
+    vchan: Vchan,
+    grants: GrantTable,
+    agentDomain: number,
+    version: number,
+    versionWord: Uint8Array,
+    options: { ackDumps?: boolean; populate?: boolean } = {},
+  ) {
+    this.ackDumps = options.ackDumps ?? true;
+    this.#populate = options.populate ?? true;
     this.#vchan = vchan;
     this.#grants = grants;
     this.#agentDomain = agentDomain;
@@ -271,8 +288,9 @@ export class DaemonPeer {
           message.width,
           message.height,
           Array.from(message.grant_refs),
+          { populate: this.#populate },
         );
-        this.send({ type: "WINDOW_DUMP_ACK", window: message.window });
+        if (this.ackDumps) this.send({ type: "WINDOW_DUMP_ACK", window: message.window });
         return;
       default:
         return;
@@ -315,5 +333,5 @@ export async function connectDaemonPeer(options: DaemonPeerOptions): Promise<Dae
   vchan.write(encodeXconf(makeXconf(options.screen ?? { width: 1920, height: 1080 })));
   const grants = createGrantTable({ backend: "memfd", domain: options.guiDomain, socketDir: options.socketDir });
   await grants.attach(options.agentDomain);
-  return new DaemonPeer(vchan, grants, options.agentDomain, version, word);
+  return new DaemonPeer(vchan, grants, options.agentDomain, version, word, options);
 }
