@@ -6,5 +6,13 @@ process.on("SIGUSR1", () => undefined);
 const { register } = await import("tsx/esm/api");
 
 register();
-const { main } = await import("../gui-agent/cli.ts");
+let main;
+try {
+  ({ main } = await import("../gui-agent/cli.ts"));
+} catch (error) {
+  // A checkout without the built addon: one line saying what to do, no stack.
+  if (error?.code !== "ADDON_NOT_BUILT") throw error;
+  process.stderr.write(`qubes-gui-agent: ${error.message}\n`);
+  process.exit(1);
+}
 process.exitCode = await main(process.argv.slice(2));

@@ -5,12 +5,21 @@
  * serves the vchan again and replays every window to the next daemon.
  */
 import { EventEmitter } from "node:events";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
 
 import type { Logger } from "pino";
 
 import { QUBES_GUI_VCHAN_PORT, formatVersion, type XconfMessage } from "../protocol/index.ts";
-import { createGrantTable, type DomainId, type GrantBackend, type GrantTable } from "../shm/index.ts";
-import { createVchanServer, type Vchan, type VchanBackend } from "../vchan/index.ts";
+import {
+  createGrantTable,
+  socketDirectoryFromEnvironment,
+  xenGrantAvailability,
+  type DomainId,
+  type GrantBackend,
+  type GrantTable,
+} from "../shm/index.ts";
+import { createVchanServer, defaultVchanBackend, type Vchan, type VchanBackend } from "../vchan/index.ts";
 import { WindowBridge, type AgentCounters } from "./bridge.ts";
 import type { AgentCompositor, Size } from "./compositor/api.ts";
 import { createAgentCompositor } from "./compositor/index.ts";
@@ -44,6 +53,8 @@ export interface AgentEvents {
   connected: [version: number, xconf: XconfMessage];
   /** The daemon went away (or broke the protocol): the agent waits for the next. */
   disconnected: [reason: string];
+  /** The vchan could not be served again (e.g. another process took its path): the agent has stopped. */
+  failed: [error: unknown];
 }
 
 /** A running agent. */
@@ -82,19 +93,16 @@ export class GuiAgent extends EventEmitter<AgentEvents> {
     return this.#link !== null && this.#link.version !== 0 && !this.#link.closed;
   }
 
-  /** Serves the vchan until stop(): one daemon at a time, forever. */
-  async serve(): Promise<void> {
+  /**
+   * Serves the vchan until stop(): one daemon at a time, forever, on `first`
+   * (a server made by startAgent) and then on a new server after each daemon.
+   */
+  async serve(first: Vchan | null = null): Promise<void> {
     const options = this.#options;
+    let next = first;
     while (!this.#stopped) {
-      const vchan = createVchanServer({
-        backend: options.vchan,
-        domain: options.guiDomain,
-        port: QUBES_GUI_VCHAN_PORT,
-        ownDomain: options.ownDomain,
-        socketDir: options.socketDir,
-        readMin: 4096,
-        writeMin: 4096,
-      });
+      const vchan = next ?? createDaemonServer(options);
+      next = null;
       this.#vchan = vchan;
       options.log.info({ guiDomain: options.guiDomain, backend: vchan.backend }, "waiting for the GUI daemon");
       try {
@@ -131,7 +139,15 @@ export class GuiAgent extends EventEmitter<AgentEvents> {
         this.#linkTotals.messagesReceived += link.counters.messagesReceived;
         this.#link = null;
         this.bridge.detach();
-        this.#options.log.info({ reason }, "daemon gone; the apps keep running");
+        if (reason === DAEMON_WENT_AWAY || this.#stopped) {
+          this.#options.log.info({ reason }, "daemon gone; the apps keep running");
+        } else {
+          // The daemon broke the protocol, refused our version or stopped reading: the agent ended the link.
+          this.#options.log.warn(
+            { guiDomain: this.#options.guiDomain, reason },
+            "disconnected the GUI daemon; the apps keep running",
+          );
+        }
         this.emit("disconnected", reason);
         resolve();
       });
@@ -150,37 +166,84 @@ export class GuiAgent extends EventEmitter<AgentEvents> {
   }
 }
 
+/** DaemonLink's reason for a daemon that closed its end: the one disconnect that is not the daemon's fault. */
+const DAEMON_WENT_AWAY = "the daemon went away";
+
+/** A vchan server for the next daemon (port 6000, the agent is the server). */
+function createDaemonServer(options: AgentOptions): Vchan {
+  return createVchanServer({
+    backend: options.vchan,
+    domain: options.guiDomain,
+    port: QUBES_GUI_VCHAN_PORT,
+    ownDomain: options.ownDomain,
+    socketDir: options.socketDir,
+    readMin: 4096,
+    writeMin: 4096,
+  });
+}
+
 /**
- * Starts an agent: compiles the keymap, opens the Wayland socket and the
- * grant table, and begins serving the vchan in the background. Errors that
- * make the agent useless (a busy Wayland socket, no keymap) reject here.
+ * Creates a directory the agent owns (and its missing parents) with mode 0700:
+ * only this user reaches the sockets in it. An existing directory is used as
+ * it is, so a deployment whose daemon runs as another user prepares it (a
+ * group both share); a path that is not a directory is an error naming it.
+ */
+function createOwnDirectory(dir: string, what: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "unknown error";
+    const why = code === "EEXIST" || code === "ENOTDIR" ? " (a file that is not a directory is in the way)" : "";
+    throw new Error(`cannot create ${what} ${dir}: ${code}${why}`, { cause: error });
+  }
+}
+
+/**
+ * Starts an agent: creates the directories it owns, compiles the keymap,
+ * opens the Wayland socket, the grant table and the first vchan server, and
+ * begins serving the vchan in the background. Errors that make the agent
+ * useless reject here, each naming its path: a Wayland, grant or vchan
+ * socket another live process serves (EADDRINUSE), a backend this machine
+ * lacks, a directory that cannot be created, no keymap.
  */
 export async function startAgent(options: AgentOptions): Promise<GuiAgent> {
+  const vchan = options.vchan ?? defaultVchanBackend();
+  const grantBackend = options.grants ?? (xenGrantAvailability().available ? "xen" : "memfd");
+  const socketDir = options.socketDir ?? socketDirectoryFromEnvironment();
+  const settled: AgentOptions = { ...options, vchan, grants: grantBackend, socketDir };
+  if (vchan !== "xen" || grantBackend === "memfd") createOwnDirectory(socketDir, "the vchan socket directory");
+  if (path.isAbsolute(options.waylandDisplay)) {
+    createOwnDirectory(path.dirname(options.waylandDisplay), "the Wayland socket's directory");
+  }
   const keymap = await compileKeymap(options.keyboard);
   const compositor = createAgentCompositor({
     socket: options.waylandDisplay,
     outputSize: options.initialScreen ?? { width: 1920, height: 1080 },
     keymap,
+    onClientEnded: ({ pid, code, reason }) => options.log.warn({ clientPid: pid, code, reason }, "disconnected an app"),
     onHandlerError: ({ pid, request, error }) =>
-      options.log.error({ err: error, pid, request }, "a compositor request handler failed; that app was disconnected"),
+      options.log.error(
+        { err: error, clientPid: pid, request },
+        "a compositor request handler failed; that app was disconnected",
+      ),
   });
-  let grants: GrantTable;
+  let grants: GrantTable | null = null;
+  let first: Vchan;
   try {
-    grants = createGrantTable({
-      backend: options.grants,
-      domain: options.ownDomain,
-      socketDir: options.socketDir,
-    });
+    grants = createGrantTable({ backend: grantBackend, domain: options.ownDomain, socketDir });
     // The GUI domain fetches our grant pool as soon as it connects; have it ready.
     grants.offer(options.guiDomain);
+    first = createDaemonServer(settled);
   } catch (error) {
+    grants?.destroy();
     compositor.destroy();
     throw error;
   }
-  const agent = new GuiAgent(options, compositor, grants);
-  agent.serve().catch((error: unknown) => {
-    options.log.error({ err: error }, "the agent's vchan server failed");
+  const agent = new GuiAgent(settled, compositor, grants);
+  agent.serve(first).catch((error: unknown) => {
+    options.log.error({ err: error }, "the agent's vchan server failed; the agent stops");
     agent.stop();
+    agent.emit("failed", error);
   });
   return agent;
 }

@@ -7,17 +7,22 @@
  *                   [-v|-q] [-- COMMAND ARGS...]
  *
  * Own domain id from VCHAN_DOMAIN and rendezvous directory from
- * VCHAN_SOCKET_DIR, as qubes-core-vchan-socket.
+ * VCHAN_SOCKET_DIR, as qubes-core-vchan-socket. Every failure to start is one
+ * line on stderr and an exit status of its kind (see USAGE); "agent started"
+ * is logged only once everything, COMMAND included, runs.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
 import pino from "pino";
 
-import { isDomainId, ownDomainFromEnvironment } from "../shm/index.ts";
+import { logDestination } from "../bin/log-destination.ts";
+import { QUBES_GUID_PROTOCOL_VERSION, formatVersion } from "../protocol/index.ts";
+import { isDomainId, ownDomainFromEnvironment, type DomainId } from "../shm/index.ts";
 import type { VchanBackend } from "../vchan/index.ts";
-import { startAgent } from "./agent.ts";
+import { startAgent, type GuiAgent } from "./agent.ts";
 
 const USAGE = `usage: qubes-gui-agent [-d GUIDOMID] [--vchan socket|shm|xen] [--wayland-display NAME]
                        [--keyboard-layout LAYOUT] [--keyboard-variant VARIANT] [--keyboard-options OPTIONS]
@@ -32,12 +37,39 @@ const USAGE = `usage: qubes-gui-agent [-d GUIDOMID] [--vchan socket|shm|xen] [--
   -v, --verbose           more logging (repeat for more)
   -q, --quiet             less logging
   -h, --help              this text
+      --version           the program and protocol version
   -- COMMAND ARGS         start COMMAND with WAYLAND_DISPLAY set to the agent's socket
 
-Environment: VCHAN_DOMAIN (this domain's id, default 0), VCHAN_SOCKET_DIR (default /var/run/vchan).`;
+Environment: VCHAN_DOMAIN (this domain's id, default 0), VCHAN_SOCKET_DIR (default /var/run/vchan;
+created with mode 0700 when missing), XDG_RUNTIME_DIR (where a --wayland-display name lives).
+Logs go to stderr: readable lines on a terminal, JSON lines otherwise.
+
+Exit status: 0 after SIGTERM or SIGINT; 1 when the agent cannot start or stops serving (a socket
+that another live process serves, a backend this machine lacks, a directory it cannot create, the
+native addon not built); 2 for bad flags or environment (VCHAN_DOMAIN, XDG_RUNTIME_DIR); 126 when
+COMMAND cannot be run, 127 when it is not found. COMMAND's own exit does not stop the agent.`;
+
+/** Exit statuses (see USAGE). */
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+const EXIT_COMMAND_NOT_RUNNABLE = 126;
+const EXIT_COMMAND_NOT_FOUND = 127;
 
 /** A command-line problem: printed with the usage, exit status 2. */
 class UsageError extends Error {}
+
+/** A problem with the environment (VCHAN_DOMAIN, XDG_RUNTIME_DIR): one line, exit status 2. */
+class EnvironmentError extends Error {}
+
+/** COMMAND cannot be run: one line, exit status 126 or 127. */
+class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
 
 function parse(argv: string[]) {
   const separator = argv.indexOf("--");
@@ -57,6 +89,7 @@ function parse(argv: string[]) {
         verbose: { type: "boolean", short: "v", multiple: true },
         quiet: { type: "boolean", short: "q", multiple: true },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
       },
       allowPositionals: false,
       strict: true,
@@ -84,6 +117,7 @@ function parse(argv: string[]) {
   const verbosity = (values.verbose?.length ?? 0) - (values.quiet?.length ?? 0);
   return {
     help: values.help === true,
+    version: values.version === true,
     guiDomain,
     vchan: vchan as VchanBackend | undefined,
     display,
@@ -106,7 +140,113 @@ function parse(argv: string[]) {
   };
 }
 
-/** Runs the agent CLI; resolves only on a usage error or a fatal start failure (the exit status). */
+function packageVersion(): string {
+  const text = readFileSync(new URL("../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** This domain's id and, for a --wayland-display name, a runtime directory that exists; else EnvironmentError. */
+function checkEnvironment(display: string, env: NodeJS.ProcessEnv = process.env): DomainId {
+  let ownDomain: DomainId;
+  try {
+    ownDomain = ownDomainFromEnvironment(env);
+  } catch (error) {
+    throw new EnvironmentError((error as Error).message);
+  }
+  if (path.isAbsolute(display)) return ownDomain;
+  const runtimeDir = env["XDG_RUNTIME_DIR"];
+  if (runtimeDir === undefined || runtimeDir === "") {
+    throw new EnvironmentError("XDG_RUNTIME_DIR is not set: give --wayland-display an absolute path or set it");
+  }
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(runtimeDir).isDirectory();
+  } catch {
+    // Missing: said below.
+  }
+  if (!isDirectory) {
+    throw new EnvironmentError(
+      `XDG_RUNTIME_DIR=${runtimeDir} is not a directory (the login session makes it, mode 0700): ` +
+        "create it or give --wayland-display an absolute path",
+    );
+  }
+  return ownDomain;
+}
+
+/** Where `file` would be run from: itself when it names a path, else the first match on PATH; CommandError if none. */
+function findCommand(file: string, env: NodeJS.ProcessEnv = process.env): string {
+  const candidates = file.includes("/")
+    ? [file]
+    : (env["PATH"] ?? "")
+        .split(":")
+        .filter((dir) => dir !== "")
+        .map((dir) => path.join(dir, file));
+  let found: string | null = null;
+  for (const candidate of candidates) {
+    try {
+      if (!statSync(candidate).isFile()) continue;
+    } catch {
+      continue;
+    }
+    found ??= candidate;
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // Not executable: a later PATH entry may be.
+    }
+  }
+  if (found !== null)
+    throw new CommandError(`cannot run ${file}: ${found} is not executable`, EXIT_COMMAND_NOT_RUNNABLE);
+  throw new CommandError(`cannot run ${file}: command not found`, EXIT_COMMAND_NOT_FOUND);
+}
+
+/** Starts COMMAND on the agent's display; resolves once it runs, rejects with a CommandError if it cannot. */
+function startCommand(command: readonly string[], socketPath: string): Promise<ChildProcess> {
+  const [file, ...args] = command as [string, ...string[]];
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      stdio: "inherit",
+      env: {
+        ...process.env,
+        WAYLAND_DISPLAY: socketPath,
+        GDK_BACKEND: "wayland",
+        QT_QPA_PLATFORM: "wayland",
+      },
+    });
+    const onError = (error: NodeJS.ErrnoException): void => {
+      const notFound = error.code === "ENOENT";
+      reject(
+        new CommandError(
+          `cannot run ${file}: ${notFound ? "command not found" : error.message}`,
+          notFound ? EXIT_COMMAND_NOT_FOUND : EXIT_COMMAND_NOT_RUNNABLE,
+        ),
+      );
+    };
+    child.once("error", onError);
+    child.once("spawn", () => {
+      child.off("error", onError);
+      resolve(child);
+    });
+  });
+}
+
+/** Why the agent could not start, in one line. */
+function startFailure(error: unknown, display: string): string {
+  const code = (error as { code?: string }).code;
+  if (code === "socket-in-use") return `the Wayland socket ${display} is in use by another compositor`;
+  const message = (error as Error).message;
+  if (code === "EADDRINUSE") {
+    return `${message} (is another qubes-gui-agent running with the same VCHAN_DOMAIN and -d?)`;
+  }
+  return message;
+}
+
+/**
+ * Runs the agent CLI; resolves with the exit status on a usage error or a
+ * failure to start, else serves until a signal (exit 0) or a fatal failure
+ * (exit 1) ends the process.
+ */
 export async function main(argv: string[]): Promise<number> {
   let options;
   try {
@@ -114,7 +254,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`qubes-gui-agent: ${error.message}\n${USAGE}\n`);
-      return 2;
+      return EXIT_USAGE;
     }
     throw error;
   }
@@ -122,16 +262,25 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const log = pino({ name: "qubes-gui-agent", level: options.level }, pino.destination(2));
-  const runtimeDir = process.env.XDG_RUNTIME_DIR;
-  if (!path.isAbsolute(options.display) && (runtimeDir === undefined || runtimeDir === "")) {
-    process.stderr.write(
-      `qubes-gui-agent: XDG_RUNTIME_DIR is not set: give --wayland-display an absolute path or set it\n`,
+  if (options.version) {
+    process.stdout.write(
+      `qubes-gui-agent ${packageVersion()} (Qubes GUI protocol ${formatVersion(QUBES_GUID_PROTOCOL_VERSION)})\n`,
     );
-    return 2;
+    return 0;
   }
-  const ownDomain = ownDomainFromEnvironment();
-  let agent;
+  let ownDomain: DomainId;
+  try {
+    ownDomain = checkEnvironment(options.display);
+    if (options.command.length > 0) findCommand(options.command[0] as string);
+  } catch (error) {
+    if (error instanceof EnvironmentError || error instanceof CommandError) {
+      process.stderr.write(`qubes-gui-agent: ${error.message}\n`);
+      return error instanceof CommandError ? error.status : EXIT_USAGE;
+    }
+    throw error;
+  }
+  const log = pino({ name: "qubes-gui-agent", level: options.level }, logDestination());
+  let agent: GuiAgent;
   try {
     agent = await startAgent({
       guiDomain: options.guiDomain,
@@ -142,36 +291,39 @@ export async function main(argv: string[]): Promise<number> {
       log,
     });
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const reason =
-      code === "socket-in-use" || code === "EADDRINUSE"
-        ? `the Wayland socket ${options.display} is in use by another compositor`
-        : (error as Error).message;
-    process.stderr.write(`qubes-gui-agent: cannot start: ${reason}\n`);
-    return 1;
+    process.stderr.write(`qubes-gui-agent: cannot start: ${startFailure(error, options.display)}\n`);
+    return EXIT_FAILURE;
   }
-  log.info({ socket: agent.compositor.socketPath, ownDomain, guiDomain: options.guiDomain }, "agent started");
+  // The agent stopped serving for good (logged where it failed): the domain's apps can no longer be shown.
+  agent.once("failed", () => process.exit(EXIT_FAILURE));
+  let child: ChildProcess | null = null;
+  if (options.command.length > 0) {
+    try {
+      child = await startCommand(options.command, agent.compositor.socketPath);
+    } catch (error) {
+      agent.stop();
+      if (!(error instanceof CommandError)) throw error;
+      process.stderr.write(`qubes-gui-agent: ${error.message}\n`);
+      return error.status;
+    }
+    const command = options.command[0];
+    child.on("error", (error) => log.error({ err: error, command }, "the command failed"));
+    child.on("exit", (code, signal) => log.info({ command, code, signal }, "command exited; the agent keeps serving"));
+  }
+  log.info(
+    {
+      socket: agent.compositor.socketPath,
+      ownDomain,
+      guiDomain: options.guiDomain,
+      ...(child === null ? {} : { command: options.command[0], commandPid: child.pid }),
+    },
+    "agent started",
+  );
   const stop = (): void => {
     agent.stop();
     process.exit(0);
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
-  if (options.command.length > 0) {
-    const [file, ...args] = options.command as [string, ...string[]];
-    const child = spawn(file, args, {
-      stdio: "inherit",
-      env: {
-        ...process.env,
-        WAYLAND_DISPLAY: agent.compositor.socketPath,
-        GDK_BACKEND: "wayland",
-        QT_QPA_PLATFORM: "wayland",
-      },
-    });
-    child.on("error", (error) => log.error({ err: error, command: file }, "cannot start the command"));
-    child.on("exit", (code, signal) =>
-      log.info({ command: file, code, signal }, "command exited; the agent keeps serving"),
-    );
-  }
   return new Promise<number>(() => undefined);
 }

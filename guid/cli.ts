@@ -6,13 +6,15 @@
  * The host compositor is found through WAYLAND_DISPLAY (and XDG_RUNTIME_DIR);
  * the vchan and grant rendezvous through VCHAN_DOMAIN and VCHAN_SOCKET_DIR,
  * as qubes-core-vchan-socket. SIGUSR1 prints the counters as one JSON line on
- * stdout; so does the exit. Logs go to stderr.
+ * stdout; so does the exit. Logs go to stderr: readable lines on a terminal,
+ * JSON lines otherwise (bin/log-destination.ts).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
 import pino, { type Logger } from "pino";
 
+import { logDestination } from "../bin/log-destination.ts";
 import { checkVmName, labelByIndex, labelByName, parseColor } from "../decorator/index.ts";
 import { MAX_CLIPBOARD_BUFFER_SIZE, MIN_CLIPBOARD_BUFFER_SIZE } from "../protocol/index.ts";
 import { MAX_DOMAIN_ID, isDomainId, ownDomainFromEnvironment } from "../shm/index.ts";
@@ -256,7 +258,7 @@ async function run(
   signalled: () => boolean,
   started: (guid: Guid) => void,
 ): Promise<number> {
-  const log: Logger = pino({ name: "qubes-guid", level: options.logLevel }, pino.destination({ dest: 2, sync: true }));
+  const log: Logger = pino({ name: "qubes-guid", level: options.logLevel }, logDestination());
   let ownDomain: number;
   try {
     ownDomain = ownDomainFromEnvironment();

@@ -1,10 +1,14 @@
 /**
- * Connecting to a named AF_UNIX socket that may not exist yet: the client
- * side of every rendezvous here (grant pools, vchan-socket, vchan-shm) retries
- * while the path is missing or refuses, as qubes-core-vchan-socket's client
- * does, without ever blocking the event loop.
+ * The named AF_UNIX sockets of every rendezvous here (grant pools,
+ * vchan-socket, vchan-shm). Clients connect to a path that may not exist
+ * yet, retrying while it is missing or refuses, as qubes-core-vchan-socket's
+ * client does, without ever blocking the event loop. Servers take a path only
+ * from nobody: a stale socket (nobody listening) is replaced, but a socket a
+ * live process serves, or a file that is not a socket, is an error, so that a
+ * second process with the same domain ids cannot cut the first one off.
  */
-import { statSync, unlinkSync } from "node:fs";
+import { lstatSync, statSync, unlinkSync } from "node:fs";
+import { constants } from "node:os";
 
 import * as native from "../native/index.ts";
 
@@ -94,8 +98,65 @@ export function whenReadable(fd: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Removes a stale socket path left by an earlier run; a missing path is fine. */
+/** What a connect to a socket path says about it. */
+type SocketState = "live" | "stale" | "missing";
+
+/** Connects to `path` once and hangs up: a live process accepts (or its backlog is full), a stale socket refuses. */
+function probeSocket(path: string): SocketState {
+  const fd = native.socket("stream");
+  try {
+    // true: accepted; false: the listener's backlog is full. Either way a live process listens.
+    native.connect(fd, path);
+    return "live";
+  } catch (error) {
+    if (native.isSyscallError(error, "ECONNREFUSED")) return "stale";
+    if (native.isSyscallError(error, "ENOENT")) return "missing";
+    const code = (error as { code?: string }).code ?? "unknown error";
+    throw new Error(`${path}: cannot tell whether a live process serves it (connect: ${code})`, { cause: error });
+  } finally {
+    native.close(fd);
+  }
+}
+
+/** The error of a path that is taken: bind's own EADDRINUSE, with a message that names the path and why. */
+function addressInUse(path: string, message: string): native.SyscallError & { path: string } {
+  return Object.assign(new Error(message), {
+    code: "EADDRINUSE",
+    errno: -constants.errno.EADDRINUSE,
+    syscall: "bind",
+    path,
+  });
+}
+
+/** A failed system call's error, again with a message that names `path` (the kernel's does not). */
+function namingPath(error: unknown, path: string): unknown {
+  if (!native.isSyscallError(error)) return error;
+  const { code, errno, syscall } = error;
+  return Object.assign(new Error(`cannot listen on ${path}: ${error.message}`, { cause: error }), {
+    code,
+    errno,
+    syscall,
+    path,
+  });
+}
+
+/**
+ * Removes a stale socket at `path` (one nobody listens on, left by a process
+ * that died); a missing path is fine. Throws EADDRINUSE, removing nothing,
+ * when a live process listens there or when the path is not a socket.
+ */
 export function unlinkStale(path: string): void {
+  let stats;
+  try {
+    stats = lstatSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw error;
+  }
+  if (!stats.isSocket()) throw addressInUse(path, `${path} exists and is not a socket: not removed`);
+  const state = probeSocket(path);
+  if (state === "live") throw addressInUse(path, `${path} is served by another live process`);
+  if (state === "missing") return;
   try {
     unlinkSync(path);
   } catch (error) {
@@ -114,12 +175,34 @@ export interface BoundListener {
   readonly ino: number;
 }
 
-/** Removes a stale `path`, then listens there with `backlog`; remembers which file it bound. */
+/** Binds that found the path taken by a stale socket, each removed before the next; a racing process may bind in between. */
+const MAX_BIND_ATTEMPTS = 3;
+
+/**
+ * Listens on `path` with `backlog`, after removing a stale socket there; the
+ * listener remembers which file it bound. Throws EADDRINUSE (with a message
+ * naming the path) when another live process serves `path` or when `path`
+ * is not a socket: nothing is removed then. The bind comes first, so a path
+ * that is free is never probed.
+ */
 export function listenReplacing(path: string, backlog: number): BoundListener {
-  unlinkStale(path);
-  const fd = native.listen("stream", path, backlog);
-  const stats = statSync(path);
-  return { fd, path, dev: stats.dev, ino: stats.ino };
+  for (let attempt = 1; ; attempt++) {
+    let fd: number;
+    try {
+      fd = native.listen("stream", path, backlog);
+    } catch (error) {
+      if (!native.isSyscallError(error, "EADDRINUSE") || attempt === MAX_BIND_ATTEMPTS) throw namingPath(error, path);
+      unlinkStale(path);
+      continue;
+    }
+    try {
+      const stats = statSync(path);
+      return { fd, path, dev: stats.dev, ino: stats.ino };
+    } catch (error) {
+      native.close(fd);
+      throw error;
+    }
+  }
 }
 
 /**

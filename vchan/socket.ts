@@ -3,9 +3,11 @@
  * the raw byte stream on one SOCK_STREAM AF_UNIX socket named
  * `vchan.<server>.<client>.<port>.sock` in VCHAN_SOCKET_DIR (default
  * /var/run/vchan), no framing of any kind, so a program built on the upstream
- * library talks to ours. The server unlinks a stale path, listens with
- * backlog 1 and accepts one connection (then removes the path: there is no
- * reconnect); the client retries while the path is missing or refused.
+ * library talks to ours. The server replaces only a stale socket at its path
+ * (a live server there, or a file that is not a socket, is EADDRINUSE: one
+ * path, one server), listens with backlog 1 and accepts one connection (then
+ * removes the path: there is no reconnect, a new server takes the path
+ * again); the client retries while the path is missing or refused.
  *
  * As upstream, two local rings sit beside the socket (server: sized from
  * readMin/writeMin, client: 4096 bytes each) and dataReady/bufferSpace report
@@ -368,9 +370,10 @@ export class SocketVchan extends VchanBase {
 
 /**
  * libvchan_server_init on the socket backend: listens on
- * `vchan.<own>.<domain>.<port>.sock` (a stale path is removed first) and
- * returns at once in state VCHAN_WAITING; `connect` fires when the client
- * arrives.
+ * `vchan.<own>.<domain>.<port>.sock` (a stale socket is replaced; throws
+ * EADDRINUSE naming the path when another live process serves it or it is
+ * not a socket) and returns at once in state VCHAN_WAITING; `connect` fires
+ * when the client arrives.
  */
 export function createSocketServer(options: VchanServerOptions): SocketVchan {
   const domain = checkDomainId(options.domain);

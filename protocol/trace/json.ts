@@ -3,9 +3,11 @@
  * `window`, then the body under the upstream struct's field names. It is
  * lossless, so `encode` of `decode`'s output gives back the same bytes:
  * char arrays print as text when they are clean UTF-8 followed by NULs, and
- * as `<field>_hex` (every byte) otherwise.
+ * as `<field>_hex` (every byte) otherwise. `proxy` prints the same objects
+ * with `time` and `from` in front, and events beside them; {@link captureLine}
+ * reads either form back.
  */
-import { MESSAGE_SCHEMAS, type Decoded, type MessageName, type MessageSchema } from "../index.ts";
+import { MESSAGE_SCHEMAS, type Decoded, type MessageName, type MessageSchema, type Side } from "../index.ts";
 import type { Result } from "../errors.ts";
 
 /** One JSON object as printed on a trace line. */
@@ -155,4 +157,33 @@ export function messageFromJson(json: unknown): Result<Decoded, string> {
     if (!used.has(key)) return fail(`unexpected field "${key}" in ${type}`);
   }
   return { ok: true, value: out as unknown as Decoded };
+}
+
+/** What one line of a capture (decode's or proxy's output) holds for the direction being encoded. */
+export type CaptureLine =
+  /** A message of this direction, in decode's form (proxy's `time` and `from` removed), for messageFromJson. */
+  | { kind: "message"; json: unknown }
+  /** A proxy event (connected, closed) or a message of the other direction. */
+  | { kind: "skip" }
+  /** A place where proxy could not decode the bytes: they are not in the capture. */
+  | { kind: "gap"; reason: string };
+
+/**
+ * Sorts one JSON line of a capture for `side`: decode's lines are messages;
+ * proxy's lines are messages of either direction (`from`), events, or decode
+ * errors. `time` is dropped; a `from` that is not agent or daemon is left in,
+ * so messageFromJson names it.
+ */
+export function captureLine(json: unknown, side: Side): CaptureLine {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return { kind: "message", json };
+  const input = json as Record<string, unknown>;
+  if (typeof input.event === "string") return { kind: "skip" };
+  const { time: _time, from, ...rest } = input;
+  if ((from === "agent" || from === "daemon") && from !== side) return { kind: "skip" };
+  if (from === side && input.type === undefined && typeof input.error === "string") {
+    const offset = typeof input.offset === "number" ? ` at offset ${input.offset}` : "";
+    const reason = typeof input.reason === "string" ? `: ${input.reason}` : "";
+    return { kind: "gap", reason: `${input.error}${offset}${reason}` };
+  }
+  return { kind: "message", json: from === undefined || from === side ? rest : { from, ...rest } };
 }

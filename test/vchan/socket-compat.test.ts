@@ -4,14 +4,14 @@
 // from $VCHAN_DOMAIN, raw bytes with no framing, the server unlinks a stale
 // path and accepts one connection, the client retries until the path exists.
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, unlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import * as native from "../../native/index.ts";
 import { connectVchanClient, createVchanServer, vchanSocketPath } from "../../vchan/index.ts";
-import { finished, temporaryDirectory } from "../helpers/processes.ts";
+import { READY_TIMEOUT_MS, finished, temporaryDirectory, withStartup } from "../helpers/processes.ts";
 import { readPattern, writePattern } from "./helpers.ts";
 
 const C_PEER = String.raw`
@@ -109,7 +109,8 @@ beforeAll(() => {
   writeFileSync(path.join(build.dir, "peer.c"), C_PEER);
   binary = path.join(build.dir, "peer");
   execFileSync("cc", ["-O2", "-Wall", "-o", binary, path.join(build.dir, "peer.c")]);
-});
+  // Compiling is starting processes (cc, cc1, as, ld): as long as the machine needs.
+}, READY_TIMEOUT_MS);
 afterAll(() => build.remove());
 
 describe("the socket backend and a C program with qubes-core-vchan-socket's conventions", () => {
@@ -138,74 +139,88 @@ describe("the socket backend and a C program with qubes-core-vchan-socket's conv
     }
   });
 
-  it("serves a C client (VCHAN_DOMAIN=0, server domain 5): raw bytes both ways, no framing", async () => {
-    const dir = temporaryDirectory();
-    const server = createVchanServer({ backend: "socket", domain: 0, ownDomain: 5, port: 6000, socketDir: dir.dir });
-    const child = spawn(binary, ["client", "5", "6000", String(1 << 20)], {
-      env: { ...process.env, VCHAN_SOCKET_DIR: dir.dir, VCHAN_DOMAIN: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const done = finished(child);
-    try {
-      await server.whenConnected();
-      // Echo every byte back, as it comes.
-      const buffer = new Uint8Array(65536);
-      let echoed = 0;
-      while (echoed < 1 << 20) {
-        const n = server.read(buffer);
-        if (n === 0) {
-          await new Promise<void>((resolve) => server.once("data", () => resolve()));
-          continue;
+  // The C peer's connection is its readiness signal; the guard allows for its start-up.
+  it(
+    "serves a C client (VCHAN_DOMAIN=0, server domain 5): raw bytes both ways, no framing",
+    { timeout: withStartup(30_000) },
+    async () => {
+      const dir = temporaryDirectory();
+      const server = createVchanServer({ backend: "socket", domain: 0, ownDomain: 5, port: 6000, socketDir: dir.dir });
+      const child = spawn(binary, ["client", "5", "6000", String(1 << 20)], {
+        env: { ...process.env, VCHAN_SOCKET_DIR: dir.dir, VCHAN_DOMAIN: "0" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      const done = finished(child);
+      try {
+        await server.whenConnected();
+        // Echo every byte back, as it comes.
+        const buffer = new Uint8Array(65536);
+        let echoed = 0;
+        while (echoed < 1 << 20) {
+          const n = server.read(buffer);
+          if (n === 0) {
+            await new Promise<void>((resolve) => server.once("data", () => resolve()));
+            continue;
+          }
+          let off = 0;
+          while (off < n) {
+            const w = server.write(buffer.subarray(off, n));
+            off += w;
+            if (w === 0) await new Promise<void>((resolve) => server.once("drain", () => resolve()));
+          }
+          echoed += n;
         }
-        let off = 0;
-        while (off < n) {
-          const w = server.write(buffer.subarray(off, n));
-          off += w;
-          if (w === 0) await new Promise<void>((resolve) => server.once("drain", () => resolve()));
-        }
-        echoed += n;
+        const result = await done;
+        expect(result.stdout).toBe(`ok ${1 << 20}\n`);
+        expect(result.code).toBe(0);
+      } finally {
+        server.close();
+        child.kill();
+        dir.remove();
       }
-      const result = await done;
-      expect(result.stdout).toBe(`ok ${1 << 20}\n`);
-      expect(result.code).toBe(0);
-    } finally {
-      server.close();
-      child.kill();
-      dir.remove();
-    }
-  });
+    },
+  );
 
-  it("connects to a C server that started later, and removes a stale path first when serving", async () => {
-    const dir = temporaryDirectory();
-    // A socket file left by a crashed server: ours must replace it, not fail with EADDRINUSE.
-    native.close(native.listen("stream", vchanSocketPath(dir.dir, 5, 9, 1)));
-    const replacing = createVchanServer({ backend: "socket", domain: 9, ownDomain: 5, port: 1, socketDir: dir.dir });
-    // A newer server on the same name: closing the older one leaves the newer one's name alone.
-    const newer = createVchanServer({ backend: "socket", domain: 9, ownDomain: 5, port: 1, socketDir: dir.dir });
-    replacing.close();
-    expect(existsSync(vchanSocketPath(dir.dir, 5, 9, 1))).toBe(true);
-    newer.close();
-    expect(existsSync(vchanSocketPath(dir.dir, 5, 9, 1))).toBe(false);
-    const connecting = connectVchanClient({
-      backend: "socket",
-      domain: 5,
-      ownDomain: 0,
-      port: 6001,
-      socketDir: dir.dir,
-    });
-    const child = spawn(binary, ["server", "0", "6001", String(1 << 20)], {
-      env: { ...process.env, VCHAN_SOCKET_DIR: dir.dir, VCHAN_DOMAIN: "5" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const done = finished(child);
-    try {
-      const client = await connecting;
-      await Promise.all([writePattern(client, 1 << 20), readPattern(client, 1 << 20)]);
-      client.close();
-      expect((await done).code).toBe(0);
-    } finally {
-      child.kill();
-      dir.remove();
-    }
-  });
+  it(
+    "connects to a C server that started later, and replaces only a stale path when serving",
+    { timeout: withStartup(30_000) },
+    async () => {
+      const dir = temporaryDirectory();
+      const name = vchanSocketPath(dir.dir, 5, 9, 1);
+      const options = { backend: "socket", domain: 9, ownDomain: 5, port: 1, socketDir: dir.dir } as const;
+      // A socket file left by a crashed server: ours must replace it, not fail with EADDRINUSE.
+      native.close(native.listen("stream", name));
+      const replacing = createVchanServer(options);
+      // A second server on a name a live one serves is refused: one name, one server.
+      expect(() => createVchanServer(options)).toThrow(`${name} is served by another live process`);
+      // A newer server on the name after it was removed: closing the older one leaves the newer one's name alone.
+      unlinkSync(name);
+      const newer = createVchanServer(options);
+      replacing.close();
+      expect(existsSync(name)).toBe(true);
+      newer.close();
+      expect(existsSync(name)).toBe(false);
+      const connecting = connectVchanClient({
+        backend: "socket",
+        domain: 5,
+        ownDomain: 0,
+        port: 6001,
+        socketDir: dir.dir,
+      });
+      const child = spawn(binary, ["server", "0", "6001", String(1 << 20)], {
+        env: { ...process.env, VCHAN_SOCKET_DIR: dir.dir, VCHAN_DOMAIN: "5" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      const done = finished(child);
+      try {
+        const client = await connecting;
+        await Promise.all([writePattern(client, 1 << 20), readPattern(client, 1 << 20)]);
+        client.close();
+        expect((await done).code).toBe(0);
+      } finally {
+        child.kill();
+        dir.remove();
+      }
+    },
+  );
 });
