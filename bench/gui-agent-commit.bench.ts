@@ -18,6 +18,7 @@ import pino from "pino";
 import { startAgent } from "../gui-agent/index.ts";
 import {
   benchDir,
+  READY_TIMEOUT_MS,
   childLines,
   pinSelf,
   pinnedCommand,
@@ -61,8 +62,8 @@ async function run(context: BenchContext, placement: Placement): Promise<BenchRo
   pinSelf(cpu);
   const daemonLine = childLines(daemon, "the daemon stand-in");
   const appLine = childLines(app, "the app");
-  await appLine("ready");
-  await daemonLine("ready");
+  await appLine("ready", READY_TIMEOUT_MS);
+  await daemonLine("ready", READY_TIMEOUT_MS);
 
   /**
    * `iterations` commits of one kind, paced by frame callbacks: each sample is

@@ -22,7 +22,16 @@ import path from "node:path";
 import pino from "pino";
 
 import { startAgent } from "../gui-agent/index.ts";
-import { benchDir, childLines, sample, single, stats, type BenchContext, type BenchRow } from "./lib.ts";
+import {
+  READY_TIMEOUT_MS,
+  benchDir,
+  childLines,
+  sample,
+  single,
+  stats,
+  type BenchContext,
+  type BenchRow,
+} from "./lib.ts";
 import { cEventfdRoundTrips } from "./native-eventfd-roundtrip.bench.ts";
 
 const WIDTH = 1920;
@@ -50,7 +59,7 @@ export default async function guidCommit(context: BenchContext): Promise<BenchRo
   const hostSocket = path.join(dir, "host-wayland");
   const host = tsChild(path.join(benchDir, "peers", "host-compositor.ts"), [hostSocket], process.env);
   const hostLine = childLines(host, "the host compositor");
-  await hostLine("ready");
+  await hostLine("ready", READY_TIMEOUT_MS);
   const agent = await startAgent({
     guiDomain: 0,
     ownDomain: AGENT_DOMAIN,
@@ -72,9 +81,9 @@ export default async function guidCommit(context: BenchContext): Promise<BenchRo
   });
   const appLine = childLines(app, "the app");
   try {
-    await appLine("ready");
+    await appLine("ready", READY_TIMEOUT_MS);
     // The first content commit at the host: guid has shown the window.
-    await hostLine("the window's first commit");
+    await hostLine("the window's first commit", READY_TIMEOUT_MS);
 
     /** One frame: the app commits, the host reports guid's commit; µs between the two. */
     const frame = async (kind: "full" | "small"): Promise<number> => {

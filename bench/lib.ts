@@ -178,15 +178,19 @@ static void pin(int cpu) {
 }
 `;
 
+/** How long a child has to print its first line ("ready"): its start-up, which a loaded machine may stretch. */
+export const READY_TIMEOUT_MS = 120_000;
+
 /**
- * A child's stdout lines, one at a time: each wait is bounded and its
- * rejection names what never came; `drop()` forgets the lines queued so far.
+ * A child's stdout lines, one at a time: each wait is bounded (`timeoutMs`,
+ * or the call's own bound, e.g. {@link READY_TIMEOUT_MS} for a start-up) and
+ * its rejection names what never came; `drop()` forgets the lines queued.
  */
 export function childLines(
   child: ChildProcess,
   name: string,
   timeoutMs = 20_000,
-): ((what: string) => Promise<string>) & { drop(): void } {
+): ((what: string, boundMs?: number) => Promise<string>) & { drop(): void } {
   const queue: string[] = [];
   const waiting: Array<(line: string) => void> = [];
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
@@ -194,18 +198,19 @@ export function childLines(
     if (wake === undefined) queue.push(line);
     else wake(line);
   });
-  const next = (what: string): Promise<string> => {
+  const next = (what: string, boundMs = timeoutMs): Promise<string> => {
     const line = queue.shift();
     if (line !== undefined) return Promise.resolve(line);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${name} did not send ${what} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      waiting.push((line) => {
+      const wake = (line: string): void => {
         clearTimeout(timer);
         resolve(line);
-      });
+      };
+      const timer = setTimeout(() => {
+        waiting.splice(waiting.indexOf(wake), 1);
+        reject(new Error(`${name} did not send ${what} within ${boundMs} ms`));
+      }, boundMs);
+      waiting.push(wake);
     });
   };
   return Object.assign(next, { drop: () => void queue.splice(0) });

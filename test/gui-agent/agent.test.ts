@@ -2,6 +2,8 @@
  * The agent end to end: real Wayland apps in the agent's compositor, a test
  * peer standing in for the daemon (our own decoder and grant mapping) on a
  * real vchan, and every byte the agent writes checked by qubes-gui-trace.
+ * An app's first window is its readiness signal: that wait is as long as
+ * start-up may take (READY_TIMEOUT_MS), and the bounded waits come after it.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -15,7 +17,7 @@ import { startAgent, type GuiAgent } from "../../gui-agent/index.ts";
 import { requireProgram } from "../helpers/compositors.ts";
 import { connectDaemonPeer, type DaemonPeer, type PeerWindow } from "../helpers/daemon-peer.ts";
 import { PatternClient } from "../helpers/pattern-client.ts";
-import { repoRoot } from "../helpers/processes.ts";
+import { READY_TIMEOUT_MS, repoRoot, withStartup, within } from "../helpers/processes.ts";
 
 const AGENT_DOMAIN = 5;
 const GUI_DOMAIN = 0;
@@ -124,7 +126,8 @@ beforeAll(async () => {
     log: pino({ level: "silent" }),
   });
   peer = await connectDaemonPeer({ agentDomain: AGENT_DOMAIN, guiDomain: GUI_DOMAIN, socketDir: dir });
-});
+  // startAgent compiles its keymap with xkbcli: a process start.
+}, withStartup(30_000));
 
 afterEach(() => stopApps());
 
@@ -135,10 +138,10 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe("windows", () => {
+describe("windows", { timeout: withStartup(30_000) }, () => {
   it("turns weston-simple-shm into CREATE, hints, title, class and MAP, then a dump and images whose pixels match", async () => {
     const app = startApp("weston-simple-shm", []);
-    const window = await peer.waitForWindow((w) => w.title === "simple-shm", "simple-shm's window");
+    const window = await peer.waitForWindow((w) => w.title === "simple-shm", "simple-shm's window", READY_TIMEOUT_MS);
     const types = peer.received.filter((m) => m.window === window.id).map((m) => m.type);
     expect(types.slice(0, 4)).toEqual(["CREATE", "WINDOW_HINTS", "WMNAME", "WMCLASS"]);
     expect(types).toContain("MAP");
@@ -155,22 +158,25 @@ describe("windows", () => {
   it("closes a window on CLOSE and acknowledges its DESTROY before the id is free", async () => {
     const known = new Set(peer.windows.keys());
     const app = startApp("weston-simple-shm", []);
+    // Listened for from the start: the app may end before the DESTROY is seen.
+    const exited = new Promise<void>((resolve) => app.child.once("exit", () => resolve()));
     const window = await peer.waitForWindow(
       (w) => w.title === "simple-shm" && !known.has(w.id),
       "a new simple-shm window",
+      READY_TIMEOUT_MS,
     );
     peer.send({ type: "CLOSE", window: window.id });
     await peer.waitFor(() => peer.messages("DESTROY", window.id).length > 0, "DESTROY after CLOSE");
-    await new Promise<void>((resolve) => app.child.once("exit", () => resolve()));
+    await within(exited, 15_000, "weston-simple-shm's exit after CLOSE");
     expect(peer.windows.get(window.id)?.destroyed).toBe(true);
   });
 });
 
-describe("input", () => {
+describe("input", { timeout: withStartup(30_000) }, () => {
   it("delivers KEYPRESS, BUTTON and MOTION to wev", async () => {
     // wev prints with stdio: line-buffer it so each event arrives as it happens.
     const app = startApp("stdbuf", ["-oL", "wev"]);
-    const window = await peer.waitForWindow((w) => w.title === "wev", "wev's window");
+    const window = await peer.waitForWindow((w) => w.title === "wev", "wev's window", READY_TIMEOUT_MS);
     peer.send({ type: "FOCUS", window: window.id, event_type: FOCUS_IN, mode: 0, detail: 3 });
     await app.waitForOutput(/wl_keyboard\] enter/, "keyboard enter");
     peer.send({ type: "KEYPRESS", window: window.id, event_type: KEY_PRESS, x: 0, y: 0, state: 0, keycode: 38 });
@@ -187,7 +193,7 @@ describe("input", () => {
   it("types into foot: text lands in a file through cat", async () => {
     const out = path.join(dir, "typed.txt");
     startApp("foot", ["-e", "sh", "-c", `cat > ${out}`]);
-    const window = await peer.waitForWindow((w) => w.resClass === "foot", "foot's window");
+    const window = await peer.waitForWindow((w) => w.resClass === "foot", "foot's window", READY_TIMEOUT_MS);
     peer.send({ type: "FOCUS", window: window.id, event_type: FOCUS_IN, mode: 0, detail: 3 });
     // h i Return, then Ctrl+D ends cat.
     for (const keycode of [43, 31, 36]) {
@@ -203,14 +209,14 @@ describe("input", () => {
   });
 });
 
-describe("popups", () => {
+describe("popups", { timeout: withStartup(30_000) }, () => {
   it("turns a GTK menu into an override-redirect window transient for its parent, placed below the menu bar", async () => {
     const known = new Set(peer.windows.keys());
     startApp("gtk3-demo", ["--run=menus"]);
     const menus = await peer.waitForWindow(
       (w) => w.title === "Menus" && !known.has(w.id),
       "gtk3-demo's Menus window",
-      20_000,
+      READY_TIMEOUT_MS,
     );
     expect(menus.overrideRedirect).toBe(false);
     expect(menus.resClass).toBe("gtk3-demo");
@@ -231,7 +237,7 @@ describe("popups", () => {
   });
 });
 
-describe("clipboard", () => {
+describe("clipboard", { timeout: withStartup(30_000) }, () => {
   // Without a data-control protocol (not in this system's wayland-protocols),
   // wl-copy and wl-paste map a 1×1 "wl-clipboard" window and wait for keyboard
   // focus, as Wayland offers the selection only to the focused client: the
@@ -240,6 +246,7 @@ describe("clipboard", () => {
     const window = await peer.waitForWindow(
       (w) => w.title === "wl-clipboard" && !known.has(w.id),
       "wl-clipboard's window",
+      READY_TIMEOUT_MS,
     );
     peer.send({ type: "FOCUS", window: window.id, event_type: FOCUS_IN, mode: 0, detail: 3 });
   }
@@ -296,7 +303,8 @@ describe("clipboard", () => {
   });
 });
 
-describe("the bytes on the wire", () => {
+// qubes-gui-trace runs in its own node process: its start-up is allowed for by the guard.
+describe("the bytes on the wire", { timeout: withStartup(10_000) }, () => {
   it("are all valid to qubes-gui-trace decode --from agent --handshake", () => {
     const file = path.join(dir, "agent-bytes.bin");
     writeFileSync(file, peer.rawBytes());
@@ -318,10 +326,10 @@ describe("the bytes on the wire", () => {
   });
 });
 
-describe("reconnect", () => {
+describe("reconnect", { timeout: withStartup(30_000) }, () => {
   it("replays every window to a daemon that connects again, and the apps keep running", async () => {
     const app = startApp("weston-simple-shm", []);
-    await peer.waitForWindow((w) => w.title === "simple-shm", "simple-shm before the reconnect");
+    await peer.waitForWindow((w) => w.title === "simple-shm", "simple-shm before the reconnect", READY_TIMEOUT_MS);
     const gone = new Promise<void>((resolve) => agent.once("disconnected", () => resolve()));
     peer.close();
     await gone;
@@ -380,7 +388,7 @@ describe("pixels and damage", () => {
   });
 });
 
-describe("window state", () => {
+describe("window state", { timeout: withStartup(30_000) }, () => {
   it("turns an app's set_fullscreen into WINDOW_FLAGS, and the daemon's WINDOW_FLAGS into a fullscreen configure", async () => {
     const { client, window } = await openPatternWindow("state", 200, 100);
     try {
@@ -404,7 +412,7 @@ describe("window state", () => {
 
   it("releases keys the host no longer holds on KEYMAP_NOTIFY", async () => {
     const app = startApp("stdbuf", ["-oL", "wev"]);
-    const window = await peer.waitForWindow((w) => w.title === "wev", "wev's window");
+    const window = await peer.waitForWindow((w) => w.title === "wev", "wev's window", READY_TIMEOUT_MS);
     peer.send({ type: "FOCUS", window: window.id, event_type: FOCUS_IN, mode: 0, detail: 3 });
     await app.waitForOutput(/wl_keyboard\] enter/, "keyboard enter");
     peer.send({ type: "KEYPRESS", window: window.id, event_type: KEY_PRESS, x: 0, y: 0, state: 0, keycode: 50 });

@@ -24,10 +24,12 @@ import {
   typeText,
   startWlCopy,
   startWlPaste,
+  waitForFirstWindow,
   waitForWindow,
   type CompositorUnderTest,
   type RunningApp,
 } from "../helpers/apps.ts";
+import { withStartup } from "../helpers/processes.ts";
 
 let under: CompositorUnderTest;
 const apps: RunningApp[] = [];
@@ -37,7 +39,7 @@ useCompositorUnderTest((started) => (under = started), apps, clients);
 
 /** Focuses the app's wl-clipboard window once it is mapped. */
 async function focusClipboardWindow(app: RunningApp): Promise<void> {
-  const window = await waitForWindow(under.compositor, app, (w) => w.title === "wl-clipboard");
+  const window = await waitForFirstWindow(under.compositor, app, (w) => w.title === "wl-clipboard");
   expect(window.size).toEqual({ width: 1, height: 1 });
   under.compositor.seat.focus(window);
 }
@@ -54,7 +56,7 @@ function selectionChange(): Promise<void> {
 
 const text = "héllo ✓ from wl-copy, line 1\nline 2";
 
-describe("clipboard", () => {
+describe("clipboard", { timeout: withStartup(30_000) }, () => {
   it("reads wl-copy's text, whole or cut at the limit", async () => {
     expect(await under.compositor.clipboard.read(100)).toBeNull();
     const copy = startWlCopy(under.display, text);
@@ -159,7 +161,7 @@ describe("clipboard", () => {
     under.compositor.events.newWindow.add((window) =>
       window.events.commit.add(() => setImmediate(() => window.frameDone(Date.now()))),
     );
-    const window = await waitForWindow(under.compositor, app, (w) => w.title === "Clipboard");
+    const window = await waitForFirstWindow(under.compositor, app, (w) => w.title === "Clipboard");
     const seat = under.compositor.seat;
     seat.focus(window);
     // The demo's first entry has the keyboard focus.
@@ -182,7 +184,7 @@ describe("clipboard", () => {
       cwd: under.display.runtimeDir,
     });
     apps.push(app);
-    const window = await waitForWindow(under.compositor, app, (w) => w.appId === "foot");
+    const window = await waitForFirstWindow(under.compositor, app, (w) => w.appId === "foot");
     const commits: Array<() => void> = [];
     window.events.commit.add(() => {
       setImmediate(() => window.frameDone(Date.now()));

@@ -20,10 +20,12 @@ import {
   startFoot,
   startWev,
   typeText,
+  waitForFirstWindow,
   waitForWindow,
   type CompositorUnderTest,
   type RunningApp,
 } from "../helpers/apps.ts";
+import { withStartup } from "../helpers/processes.ts";
 
 let under: CompositorUnderTest;
 const apps: RunningApp[] = [];
@@ -36,11 +38,11 @@ const KEY_D = 32;
 const BTN_LEFT = 0x110;
 const BTN_RIGHT = 0x111;
 
-describe("wev", () => {
+describe("wev", { timeout: withStartup(30_000) }, () => {
   it("prints the keys, modifiers, pointer events and focus changes injected through the seat", async () => {
     const app = startWev(under.display);
     apps.push(app);
-    const window = await waitForWindow(under.compositor, app, (w) => w.title === "wev");
+    const window = await waitForFirstWindow(under.compositor, app, (w) => w.title === "wev");
     const seat = under.compositor.seat;
     seat.focus(window);
     expect(seat.focused).toBe(window);
@@ -98,7 +100,7 @@ describe("wev", () => {
   it("gets the modifiers of a key held before focus, and no keys while unfocused", async () => {
     const app = startWev(under.display);
     apps.push(app);
-    const window = await waitForWindow(under.compositor, app);
+    const window = await waitForFirstWindow(under.compositor, app);
     const seat = under.compositor.seat;
     seat.key(KEY_A, true);
     seat.key(KEY_A, false);
@@ -111,11 +113,11 @@ describe("wev", () => {
   });
 });
 
-describe("foot", () => {
+describe("foot", { timeout: withStartup(30_000) }, () => {
   it("writes typed text into a file through `cat`, and Ctrl+D ends it", async () => {
     const app = startFoot(under.display, ["sh", "-c", "cat > out.txt"], { cwd: under.display.runtimeDir });
     apps.push(app);
-    const window = await waitForWindow(under.compositor, app, (w) => w.appId === "foot");
+    const window = await waitForFirstWindow(under.compositor, app, (w) => w.appId === "foot");
     expect(window.title).not.toBe("");
     window.events.commit.add(() => setImmediate(() => window.frameDone(Date.now())));
     const seat = under.compositor.seat;
@@ -130,7 +132,7 @@ describe("foot", () => {
   it("asks for a cursor when the pointer enters its window", async () => {
     const app = startFoot(under.display, ["sh", "-c", "cat > /dev/null"], { cwd: under.display.runtimeDir });
     apps.push(app);
-    const window = await waitForWindow(under.compositor, app, (w) => w.appId === "foot");
+    const window = await waitForFirstWindow(under.compositor, app, (w) => w.appId === "foot");
     const cursor = new Promise<{ window: unknown; name: string | null }>((resolve) =>
       under.compositor.seat.events.cursor.add(resolve),
     );

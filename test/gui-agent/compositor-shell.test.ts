@@ -17,10 +17,12 @@ import {
   startGtk3Demo,
   startWestonSimpleShm,
   startWev,
+  waitForFirstWindow,
   waitForWindow,
   type CompositorUnderTest,
   type RunningApp,
 } from "../helpers/apps.ts";
+import { withStartup } from "../helpers/processes.ts";
 
 let under: CompositorUnderTest;
 const apps: RunningApp[] = [];
@@ -45,12 +47,12 @@ function destroyed(window: ShellWindow): Promise<void> {
   return new Promise((resolve) => window.events.destroy.add(() => resolve()));
 }
 
-describe("gtk3-demo menus", () => {
+describe("gtk3-demo menus", { timeout: withStartup(30_000) }, () => {
   it("opens its menu as a popup of the Menus window, placed below the menu bar item, closed by Escape", async () => {
     paceFrames();
     const app = startGtk3Demo(under.display, ["--run=menus"]);
     apps.push(app);
-    const menus = await waitForWindow(under.compositor, app, (w) => w.title === "Menus");
+    const menus = await waitForFirstWindow(under.compositor, app, (w) => w.title === "Menus");
     expect(menus.kind).toBe("toplevel");
     expect(menus.appId).toBe("gtk3-demo");
     const main = await waitForWindow(under.compositor, app, (w) => w.title === "Application Class");
@@ -81,7 +83,7 @@ describe("gtk3-demo menus", () => {
     paceFrames();
     const app = startGtk3Demo(under.display, ["--run=menus"]);
     apps.push(app);
-    const menus = await waitForWindow(under.compositor, app, (w) => w.title === "Menus");
+    const menus = await waitForFirstWindow(under.compositor, app, (w) => w.title === "Menus");
     const screenY = 1080 - 90;
     menus.placeOnScreen(300, screenY);
     under.compositor.seat.focus(menus);
@@ -98,12 +100,12 @@ describe("gtk3-demo menus", () => {
   });
 });
 
-describe("toplevels of real apps", () => {
+describe("toplevels of real apps", { timeout: withStartup(30_000) }, () => {
   it("foot asks for server-side decorations and follows a configure to 800×600 through the ack", async () => {
     paceFrames();
     const app = startFoot(under.display, ["sh", "-c", "cat > /dev/null"]);
     apps.push(app);
-    const window = await waitForWindow(under.compositor, app, (w) => w.appId === "foot");
+    const window = await waitForFirstWindow(under.compositor, app, (w) => w.appId === "foot");
     const acked = new Promise<number>((resolve) => window.events.ackConfigure.add(resolve));
     const resized = new Promise<{ width: number; height: number }>((resolve) =>
       window.events.commit.add((commit) => {
@@ -136,7 +138,7 @@ describe("toplevels of real apps", () => {
   it("weston-simple-shm ends when its window is closed", async () => {
     const app = startWestonSimpleShm(under.display);
     apps.push(app);
-    const window = await waitForWindow(under.compositor, app);
+    const window = await waitForFirstWindow(under.compositor, app);
     const gone = destroyed(window);
     window.close();
     await gone;
@@ -400,7 +402,7 @@ describe("windows and popups of a client of ours", () => {
   });
 });
 
-describe("the compositor", () => {
+describe("the compositor", { timeout: withStartup(30_000) }, () => {
   it("refuses a socket another compositor listens on, and frees what it made", async () => {
     const keymap = await compileKeymap();
     expect(() =>
@@ -408,15 +410,15 @@ describe("the compositor", () => {
     ).toThrow(/in use/);
     const app = startWestonSimpleShm(under.display);
     apps.push(app);
-    await waitForWindow(under.compositor, app);
+    await waitForFirstWindow(under.compositor, app);
   });
 });
 
-describe("values from the Qubes side", () => {
+describe("values from the Qubes side", { timeout: withStartup(30_000) }, () => {
   it("are clamped, never thrown on: NaN and huge sizes, positions, coordinates and codes", async () => {
     const app = startWev(under.display);
     apps.push(app);
-    const window = await waitForWindow(under.compositor, app);
+    const window = await waitForFirstWindow(under.compositor, app);
     const seat = under.compositor.seat;
     expect(() => {
       window.configure({ width: Number.NaN, height: 1e12 }, { activated: true });

@@ -15,10 +15,11 @@ import {
   useCompositorUnderTest,
   startWestonTerminal,
   typeText,
-  waitForWindow,
+  waitForFirstWindow,
   type CompositorUnderTest,
   type RunningApp,
 } from "../helpers/apps.ts";
+import { withStartup } from "../helpers/processes.ts";
 
 let under: CompositorUnderTest;
 const apps: RunningApp[] = [];
@@ -43,11 +44,11 @@ function recordCommits(window: ShellWindow): WindowCommit[] {
   return seen;
 }
 
-describe("weston-subsurfaces", () => {
+describe("weston-subsurfaces", { timeout: withStartup(30_000) }, () => {
   it("becomes one window of three layers whose desync subsurface commits damage only its own rectangle", async () => {
     const app = startApp("weston-subsurfaces", [], under.display, { aptPackage: "weston", debug: true });
     apps.push(app);
-    const window = await waitForWindow(under.compositor, app, (w) => w.appId.includes("sub-surface"));
+    const window = await waitForFirstWindow(under.compositor, app, (w) => w.appId.includes("sub-surface"));
     const commits: WindowCommit[] = [];
     const enough = new Promise<void>((resolve) => {
       window.events.commit.add((commit) => {
@@ -84,7 +85,7 @@ describe("weston-subsurfaces", () => {
   });
 });
 
-describe("weston-scaler", () => {
+describe("weston-scaler", { timeout: withStartup(30_000) }, () => {
   // Its help text says what each mode shows: -b and -s a blue box (cropped, then scaled up or not), -d the
   // red box with a blue corner, squashed.
   it.each([
@@ -110,14 +111,14 @@ describe("weston-scaler", () => {
   );
 });
 
-describe("weston-terminal", () => {
+describe("weston-terminal", { timeout: withStartup(30_000) }, () => {
   it("becomes a toplevel with its title and app id, and runs what is typed into it", async () => {
     const app = startWestonTerminal(under.display, ["--shell=/bin/sh"], {
       cwd: under.display.runtimeDir,
       env: { SHELL: "/bin/sh" },
     });
     apps.push(app);
-    const window = await waitForWindow(under.compositor, app, (w) => w.title !== "");
+    const window = await waitForFirstWindow(under.compositor, app, (w) => w.title !== "");
     expect([window.title, window.appId]).toEqual(["Wayland Terminal", "org.freedesktop.weston.wayland-terminal"]);
     window.events.commit.add(() => setImmediate(() => window.frameDone(Date.now())));
     under.compositor.seat.focus(window);

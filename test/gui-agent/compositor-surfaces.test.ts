@@ -18,10 +18,11 @@ import {
 import {
   useCompositorUnderTest,
   startWestonSimpleShm,
-  waitForWindow,
+  waitForFirstWindow,
   type CompositorUnderTest,
   type RunningApp,
 } from "../helpers/apps.ts";
+import { withStartup } from "../helpers/processes.ts";
 
 let under: CompositorUnderTest;
 const apps: RunningApp[] = [];
@@ -66,11 +67,11 @@ function checkSimpleShmPixels(commit: WindowCommit): void {
   }
 }
 
-describe("weston-simple-shm on the agent's compositor", () => {
+describe("weston-simple-shm on the agent's compositor", { timeout: withStartup(30_000) }, () => {
   it("animates for 150 frames, each commit with its pixels and its 210×210 damage, with no protocol error", async () => {
     const app = startWestonSimpleShm(under.display, { debug: true });
     apps.push(app);
-    const window = await waitForWindow(under.compositor, app, (w) => w.title === "simple-shm");
+    const window = await waitForFirstWindow(under.compositor, app, (w) => w.title === "simple-shm");
     expect(window.kind).toBe("toplevel");
     expect(window.pid).toBe(app.child.pid);
     let first = true;
@@ -94,6 +95,7 @@ describe("weston-simple-shm on the agent's compositor", () => {
   it("keeps animating when nobody listens to commits (frame callbacks on the fallback clock)", async () => {
     const app = startWestonSimpleShm(under.display, { debug: true });
     apps.push(app);
+    await waitForFirstWindow(under.compositor, app);
     await app.waitForStderr(/wl_callback@\d+\.done\(\d+\)/, 10_000, 30);
     expect(under.compositor.windows[0]?.mapped).toBe(true);
     expect(app.stderr()).not.toMatch(/wl_display@1\.error/);
@@ -390,7 +392,7 @@ async function expectProtocolError(
   expect(error).toMatchObject({ code: "server-error", interfaceName, errorCode });
 }
 
-describe("hostile and buggy clients", () => {
+describe("hostile and buggy clients", { timeout: withStartup(30_000) }, () => {
   it.each(hostile)("a client that %s gets a protocol error", async (_name, act, interfaceName, errorCode) => {
     await expectProtocolError(under.compositor.socketPath, act, interfaceName, errorCode);
   });
@@ -398,7 +400,7 @@ describe("hostile and buggy clients", () => {
   it("cuts off each hostile client while weston-simple-shm keeps animating", async () => {
     const app = startWestonSimpleShm(under.display, { debug: true });
     apps.push(app);
-    const window = await waitForWindow(under.compositor, app);
+    const window = await waitForFirstWindow(under.compositor, app);
     const running = commits(window, 60, () => undefined);
     for (const [, act, interfaceName, errorCode] of hostile) {
       await expectProtocolError(under.compositor.socketPath, act, interfaceName, errorCode);

@@ -13,6 +13,7 @@ import {
   pointerActionFromXButton,
 } from "../../gui-agent/input-map.ts";
 import { defaultPositioner, Edge, FLIP_Y, positionPopup, RESIZE_X, SLIDE_X } from "../../gui-agent/positioner.ts";
+import { withStartup } from "../helpers/processes.ts";
 
 const screen: Rect = { x: 0, y: 0, width: 1920, height: 1080 };
 
@@ -180,7 +181,8 @@ describe("popup positioning", () => {
   });
 });
 
-describe("keymap", async () => {
+// compileKeymap runs xkbcli: each call is a process start, which the guard allows for.
+describe("keymap", { timeout: withStartup(10_000, 2) }, async () => {
   const { compileKeymap, parseModifierKeys, KeymapError } = await import("../../gui-agent/keymap.ts");
 
   it("compiles the default us keymap from the system's XKB data, with its modifier keys", async () => {

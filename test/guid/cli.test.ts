@@ -15,19 +15,22 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { labelByIndex } from "../../decorator/index.ts";
 import { DEFAULT_GUID_CONFIG, parseCli, type CliOptions } from "../../guid/index.ts";
 import { listenAgentPeer, type AgentPeer } from "../helpers/agent-peer.ts";
 import { startSway, type RunningCompositor } from "../helpers/compositors.ts";
-import { finished, repoRoot } from "../helpers/processes.ts";
+import { READY_TIMEOUT_MS, finished, repoRoot, withStartup } from "../helpers/processes.ts";
+
+// Every test here starts qubes-guid (tsx compiles it first): its start-up may take what a loaded machine needs.
+vi.setConfig({ testTimeout: withStartup(30_000, 2), hookTimeout: withStartup(30_000, 2) });
 
 const bin = path.join(repoRoot, "bin", "qubes-guid.js");
 const GUI = 0;
 const WORK = 5;
 /** How long a process may take to start (its readiness signal): generous, the machine may be loaded. */
-const STARTUP_MS = 60_000;
+const STARTUP_MS = READY_TIMEOUT_MS;
 /** How long an event may take once the process is ready. */
 const EVENT_MS = 15_000;
 /** Timeout of a test that starts processes: the startup allowance plus the events after it. */

@@ -23,7 +23,7 @@ import { Writable } from "node:stream";
 
 import fc from "fast-check";
 import pino, { type Logger } from "pino";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 
 import {
   CLIPBOARD_FILE,
@@ -47,8 +47,12 @@ import {
   type HarnessDomain,
   type RunningWayvnc,
 } from "../helpers/guid-harness.ts";
-import { temporaryDirectory } from "../helpers/processes.ts";
+import { temporaryDirectory, withStartup } from "../helpers/processes.ts";
 import { XK } from "../helpers/vnc-client.ts";
+
+// Real programs start here (compositors, wayvnc, agents, apps, xkbcli): their start-up may take what a
+// loaded machine needs; each event a test waits for keeps its own bound.
+vi.setConfig({ testTimeout: withStartup(30_000, 2), hookTimeout: withStartup(30_000, 3) });
 
 const text = (value: string): Uint8Array => new TextEncoder().encode(value);
 const decoded = (value: Uint8Array): string => new TextDecoder().decode(value);

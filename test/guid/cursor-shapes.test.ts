@@ -4,7 +4,7 @@
  * none when it asked for none. Checked in grim's screenshots with the cursor
  * drawn in (`grim -c`), on headless sway with wayvnc's pointer.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { CursorTheme } from "../../guid/host/cursors.ts";
 import { listenAgentPeer, type AgentPeer } from "../helpers/agent-peer.ts";
@@ -19,7 +19,11 @@ import {
   type GuidUnderTest,
   type RunningWayvnc,
 } from "../helpers/guid-harness.ts";
-import { temporaryDirectory } from "../helpers/processes.ts";
+import { temporaryDirectory, withStartup } from "../helpers/processes.ts";
+
+// Real programs start here (compositors, wayvnc, agents, apps, xkbcli): their start-up may take what a
+// loaded machine needs; each event a test waits for keeps its own bound.
+vi.setConfig({ testTimeout: withStartup(30_000, 2), hookTimeout: withStartup(30_000, 3) });
 
 const WORK = 5;
 const W1 = 0x00400001;

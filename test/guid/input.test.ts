@@ -12,7 +12,7 @@
  * its keycodes are the ones a real keyboard sends (KEY_A 30 → X keycode 38).
  * swaymsg has no wheel, so wheel steps come from the VNC client's pointer.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 
 import type { Message, MessageName, MessageOf } from "../../protocol/index.ts";
 import { listenAgentPeer, type AgentPeer } from "../helpers/agent-peer.ts";
@@ -28,8 +28,12 @@ import {
   type HarnessDomain,
   type RunningWayvnc,
 } from "../helpers/guid-harness.ts";
-import { temporaryDirectory } from "../helpers/processes.ts";
+import { temporaryDirectory, withStartup } from "../helpers/processes.ts";
 import { VNC_LEFT, VNC_WHEEL_DOWN, VNC_WHEEL_UP, XK } from "../helpers/vnc-client.ts";
+
+// Real programs start here (compositors, wayvnc, agents, apps, xkbcli): their start-up may take what a
+// loaded machine needs; each event a test waits for keeps its own bound.
+vi.setConfig({ testTimeout: withStartup(30_000, 2), hookTimeout: withStartup(30_000, 3) });
 
 const GUI = 0;
 const WORK = 5;

@@ -3,11 +3,15 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 
 import fc from "fast-check";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 
 import { parseKeymap, type HostKeymap } from "../../guid/host/keymap.ts";
 import { requireProgram } from "../helpers/compositors.ts";
-import { repoRoot } from "../helpers/processes.ts";
+import { repoRoot, withStartup } from "../helpers/processes.ts";
+
+// Real programs start here (compositors, wayvnc, agents, apps, xkbcli): their start-up may take what a
+// loaded machine needs; each event a test waits for keeps its own bound.
+vi.setConfig({ testTimeout: withStartup(30_000, 2), hookTimeout: withStartup(30_000, 3) });
 
 /** Real keymaps: `xkbcli compile-keymap --layout <l>` (libxkbcommon 1.5, xkb-data 2.35). */
 function fixture(layout: "us" | "de" | "fr"): string {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import pino from "pino";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { startAgent, type GuiAgent } from "../../gui-agent/index.ts";
 import { startApp, startWlCopy, startWlPaste, type RunningApp } from "../helpers/apps.ts";
@@ -27,6 +27,11 @@ import {
   type RunningWayvnc,
 } from "../helpers/guid-harness.ts";
 import { PatternClient } from "../helpers/pattern-client.ts";
+import { READY_TIMEOUT_MS, withStartup } from "../helpers/processes.ts";
+
+// Real programs start here (compositors, wayvnc, agents, apps, xkbcli): their start-up may take what a
+// loaded machine needs; each event a test waits for keeps its own bound.
+vi.setConfig({ testTimeout: withStartup(30_000, 2), hookTimeout: withStartup(30_000, 3) });
 
 const GUI = 0;
 const WORK = 5;
@@ -67,11 +72,16 @@ function socketOf(domain: number): string {
   return path.join(display(domain).runtimeDir, "wayland-qubes");
 }
 
+/** A window on sway; the wait may include an app's start-up, so it is bounded by the readiness allowance. */
 async function view(predicate: (name: string | null, appId: string) => boolean, what: string) {
-  return pollUntil(async () => {
-    const found = (await swayViews(sway)).find((node) => predicate(node.name, node.app_id ?? ""));
-    return found === undefined ? undefined : { node: found, rect: viewRect(found) };
-  }, what);
+  return pollUntil(
+    async () => {
+      const found = (await swayViews(sway)).find((node) => predicate(node.name, node.app_id ?? ""));
+      return found === undefined ? undefined : { node: found, rect: viewRect(found) };
+    },
+    what,
+    READY_TIMEOUT_MS,
+  );
 }
 
 beforeAll(async () => {
@@ -215,6 +225,7 @@ describe("the secure clipboard between two domains", () => {
     await pollUntil(
       async () => (await agents.get(WORK)?.agent.compositor.clipboard.read(64))?.data.length === 29,
       "wl-copy's selection in work's compositor",
+      READY_TIMEOUT_MS,
     );
 
     // Without the hotkeys, personal's clipboard stays empty.

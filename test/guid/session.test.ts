@@ -6,7 +6,7 @@
  */
 import { once } from "node:events";
 
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 
 import type { Session } from "../../guid/index.ts";
 import { createVchanServer } from "../../vchan/index.ts";
@@ -23,7 +23,11 @@ import {
   type GuidUnderTest,
   type HarnessDomain,
 } from "../helpers/guid-harness.ts";
-import { temporaryDirectory } from "../helpers/processes.ts";
+import { temporaryDirectory, withStartup } from "../helpers/processes.ts";
+
+// Real programs start here (compositors, wayvnc, agents, apps, xkbcli): their start-up may take what a
+// loaded machine needs; each event a test waits for keeps its own bound.
+vi.setConfig({ testTimeout: withStartup(30_000, 2), hookTimeout: withStartup(30_000, 3) });
 
 const GUI = 0;
 const WORK = 5;

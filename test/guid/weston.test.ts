@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import pino from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { startAgent, type GuiAgent } from "../../gui-agent/index.ts";
 import { screenshotWeston, startWeston, westonWindowRect, type RunningCompositor } from "../helpers/compositors.ts";
@@ -20,6 +20,11 @@ import {
   type GuidUnderTest,
 } from "../helpers/guid-harness.ts";
 import { PatternClient } from "../helpers/pattern-client.ts";
+
+import { withStartup } from "../helpers/processes.ts";
+// Real programs start here (compositors, wayvnc, agents, apps, xkbcli): their start-up may take what a
+// loaded machine needs; each event a test waits for keeps its own bound.
+vi.setConfig({ testTimeout: withStartup(30_000, 2), hookTimeout: withStartup(30_000, 3) });
 
 const GUI = 0;
 const WORK = 5;

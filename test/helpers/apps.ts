@@ -20,6 +20,7 @@ import { compileKeymap } from "../../gui-agent/index.ts";
 import { afterEach, beforeEach } from "vitest";
 
 import { requireProgram } from "./compositors.ts";
+import { READY_TIMEOUT_MS } from "./processes.ts";
 
 /** Where apps find the compositor: XDG_RUNTIME_DIR and WAYLAND_DISPLAY (a name in it, or an absolute path). */
 export interface AppDisplay {
@@ -282,6 +283,23 @@ export function waitForWindow(
   });
 }
 
+/**
+ * Resolves with the first mapped window of `app` that satisfies `predicate`:
+ * an app's readiness signal, so the wait is as long as its start-up may take
+ * on a loaded machine ({@link READY_TIMEOUT_MS}); the test's own waits start
+ * after it. Rejects, saying the app never became ready, when it ends first or
+ * that passes.
+ */
+export function waitForFirstWindow(
+  compositor: AgentCompositor,
+  app: RunningApp,
+  predicate: (window: ShellWindow) => boolean = () => true,
+): Promise<ShellWindow> {
+  return waitForWindow(compositor, app, predicate, READY_TIMEOUT_MS).catch((error: unknown) => {
+    throw new Error(`${app.program} never became ready: ${(error as Error).message}`);
+  });
+}
+
 function describe(app: RunningApp | null): string {
   if (app === null) return "";
   return `\n--- ${app.program} stdout ---\n${app.stdout().slice(-2000)}\n--- stderr ---\n${app.stderr().slice(-3000)}`;
@@ -393,10 +411,11 @@ export function useCompositorUnderTest(
   clients: Array<{ destroy(): void }> = [],
 ): void {
   let current: CompositorUnderTest | undefined;
+  // compileKeymap runs xkbcli: a process start, allowed as long as the machine needs.
   beforeEach(async () => {
     current = await startCompositorUnderTest();
     started(current);
-  });
+  }, READY_TIMEOUT_MS);
   afterEach(async () => {
     for (const app of apps.splice(0)) await app.stop();
     for (const client of clients.splice(0)) client.destroy();

@@ -22,6 +22,7 @@ import path from "node:path";
 import { inflateSync } from "node:zlib";
 
 import { close, connect, isSyscallError, socket } from "../../native/index.ts";
+import { READY_TIMEOUT_MS } from "./processes.ts";
 
 /** Throws a clear error when `program` is not on PATH (tests must fail, not skip, without it). */
 export function requireProgram(program: string, aptPackage = program): string {
@@ -33,13 +34,20 @@ export function requireProgram(program: string, aptPackage = program): string {
   return where;
 }
 
-/** Waits until a Unix socket at `socketPath` accepts connections, or rejects after `timeoutMs` or when `child` exits. */
-export function waitForSocket(socketPath: string, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+/**
+ * Waits until a Unix socket at `socketPath` accepts connections (the
+ * compositor's readiness signal), or rejects after `timeoutMs` (default the
+ * start-up allowance, {@link READY_TIMEOUT_MS}) or when `child` exits.
+ */
+export function waitForSocket(socketPath: string, child: ChildProcess, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const dir = path.dirname(socketPath);
     const watcher = watch(dir, () => attempt());
-    const timer = setTimeout(() => finish(new Error(`${socketPath} did not appear within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`the compositor never became ready: ${socketPath} did not appear within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const onExit = (code: number | null, signal: string | null): void =>
       finish(new Error(`the compositor exited (${code ?? signal}) before ${socketPath} was ready`));
     child.once("exit", onExit);
@@ -344,7 +352,11 @@ export function parsePng(data: Uint8Array): RgbImage {
   return { width, height, rgb };
 }
 
-/** Runs a client program of `compositor` to completion; rejects with its output when it fails. */
+/**
+ * Runs a client program of `compositor` to completion; rejects with its
+ * output when it fails. A short client's run is mostly its start-up, so it is
+ * killed only after `timeoutMs` (default {@link READY_TIMEOUT_MS}).
+ */
 export function runClient(
   compositor: RunningCompositor,
   program: string,
@@ -362,12 +374,20 @@ export function runClient(
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 10_000);
+    const timeoutMs = options.timeoutMs ?? READY_TIMEOUT_MS;
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve({ stdout: Buffer.concat(out), stderr });
-      else reject(new Error(`${program} ${args.join(" ")} failed (${code ?? signal}): ${stderr}`));
+      else {
+        const why = killed ? `killed: not done within ${timeoutMs} ms` : `${code ?? signal}`;
+        reject(new Error(`${program} ${args.join(" ")} failed (${why}): ${stderr}`));
+      }
     });
   });
 }

@@ -14,6 +14,7 @@ import pino from "pino";
 import { checkVmName } from "../../decorator/index.ts";
 import { DEFAULT_GUID_CONFIG, startGuid, type Guid, type GuidConfig } from "../../guid/index.ts";
 import { runClient, requireProgram, type RgbImage, type RunningCompositor } from "./compositors.ts";
+import { READY_TIMEOUT_MS } from "./processes.ts";
 import { VncClient } from "./vnc-client.ts";
 
 /** One domain a test guid serves. */
@@ -93,7 +94,7 @@ export async function startGuidUnderTest(
 export async function pollUntil<T>(
   probe: () => Promise<T | undefined | false> | T | undefined | false,
   what: string,
-  timeoutMs = 10_000,
+  timeoutMs = 60_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -226,9 +227,14 @@ export async function startWayvnc(sway: RunningCompositor): Promise<RunningWayvn
       ),
     );
     exited.catch(() => undefined);
+    // Its socket is its readiness signal: as long as start-up takes on a loaded machine.
     vnc = await Promise.race([
       exited,
-      pollUntil(async () => (existsSync(socket) ? await VncClient.connect(socket) : undefined), "wayvnc's socket"),
+      pollUntil(
+        async () => (existsSync(socket) ? await VncClient.connect(socket) : undefined),
+        "wayvnc's socket (its readiness signal)",
+        READY_TIMEOUT_MS,
+      ),
     ]);
     await pollUntil(async () => {
       const inputs = JSON.parse(await swaymsg(sway, ["-r", "-t", "get_inputs"])) as Array<{ type: string }>;

@@ -12,7 +12,7 @@ import {
   type GrantTable,
 } from "../../shm/index.ts";
 import { checkDumpGeometry } from "../../protocol/index.ts";
-import { finished, spawnTs, temporaryDirectory } from "../helpers/processes.ts";
+import { finished, spawnTs, temporaryDirectory, whenReady, withStartup } from "../helpers/processes.ts";
 import { LineChannel } from "./lines.ts";
 
 const AGENT = 1;
@@ -138,54 +138,61 @@ describe("framebuffers on the memfd backend, one process", () => {
 });
 
 describe("a 1920x1080 framebuffer granted by another process", () => {
-  it("maps with one mmap and zero bytes copied, shows every later frame without mapping again, and lives until the ack", async () => {
-    const dir = temporaryDirectory();
-    const child = spawnTs("test/shm/peers/framebuffer-granter.ts", [dir.dir, "1920", "1080"], {
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    const done = finished(child);
-    const lines = new LineChannel(child);
-    const gui = new MemfdGrantTable({ domain: GUI, socketDir: dir.dir });
-    try {
-      const { refs } = JSON.parse(await lines.next()) as { refs: number[] };
-      expect(refs).toHaveLength(2025);
-      await gui.attach(AGENT);
-      // One map per WINDOW_DUMP ...
-      const mapped = new MappedFramebuffer(gui, AGENT, 1920, 1080, refs);
-      expect(gui.counters.maps).toBe(1);
-      expect(gui.counters.mmapCalls).toBe(1);
-      expect(gui.counters.bytesCopied).toBe(0);
-      expect(mapped.contiguous).not.toBeNull();
-      expect(mapped.pixels[0]).toBe(0x40);
-      // Refs the other process never granted are refused, as gntdev would.
-      expect(() => gui.map(AGENT, [2025])).toThrow(expect.objectContaining({ code: "GRANT_NOT_GRANTED" }));
-      expect(() => gui.map(AGENT, [2 ** 32 - 1])).toThrow(expect.objectContaining({ code: "GRANT_OUT_OF_RANGE" }));
-      expect(mapped.pixels[1920 * 1080 * 4 - 2]).toBe(0x40);
-      // ... not per frame: the agent paints, we read the same mapping.
-      for (const value of [0x11, 0x22, 0x33]) {
-        expect(await lines.ask(`paint ${value}`)).toBe("painted");
-        expect(mapped.pixels[0]).toBe(value);
-        expect(mapped.pixels[1920 * 1080 * 4 - 2]).toBe(value);
+  it(
+    "maps with one mmap and zero bytes copied, shows every later frame without mapping again, and lives until the ack",
+    { timeout: withStartup(30_000) },
+    async () => {
+      const dir = temporaryDirectory();
+      const child = spawnTs("test/shm/peers/framebuffer-granter.ts", [dir.dir, "1920", "1080"], {
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      const done = finished(child);
+      const lines = new LineChannel(child);
+      // Its refs line is its readiness signal: the framebuffer is granted and painted.
+      const ready = whenReady(child, /^\{"refs":/);
+      const gui = new MemfdGrantTable({ domain: GUI, socketDir: dir.dir });
+      try {
+        await ready;
+        const { refs } = JSON.parse(await lines.next()) as { refs: number[] };
+        expect(refs).toHaveLength(2025);
+        await gui.attach(AGENT);
+        // One map per WINDOW_DUMP ...
+        const mapped = new MappedFramebuffer(gui, AGENT, 1920, 1080, refs);
+        expect(gui.counters.maps).toBe(1);
+        expect(gui.counters.mmapCalls).toBe(1);
+        expect(gui.counters.bytesCopied).toBe(0);
+        expect(mapped.contiguous).not.toBeNull();
+        expect(mapped.pixels[0]).toBe(0x40);
+        // Refs the other process never granted are refused, as gntdev would.
+        expect(() => gui.map(AGENT, [2025])).toThrow(expect.objectContaining({ code: "GRANT_NOT_GRANTED" }));
+        expect(() => gui.map(AGENT, [2 ** 32 - 1])).toThrow(expect.objectContaining({ code: "GRANT_OUT_OF_RANGE" }));
+        expect(mapped.pixels[1920 * 1080 * 4 - 2]).toBe(0x40);
+        // ... not per frame: the agent paints, we read the same mapping.
+        for (const value of [0x11, 0x22, 0x33]) {
+          expect(await lines.ask(`paint ${value}`)).toBe("painted");
+          expect(mapped.pixels[0]).toBe(value);
+          expect(mapped.pixels[1920 * 1080 * 4 - 2]).toBe(value);
+        }
+        expect(gui.counters.maps).toBe(1);
+        expect(gui.counters.bytesCopied).toBe(0);
+        // The lifetime rule across processes: destroy waits for the ack.
+        expect(await lines.ask("dump")).toBe("dumped");
+        expect(await lines.ask("destroy")).toBe("revoked false");
+        const second = gui.map(AGENT, refs);
+        gui.unmap(second);
+        expect(await lines.ask("ack")).toBe("revoked true");
+        expect(() => gui.map(AGENT, refs)).toThrow(expect.objectContaining({ code: "GRANT_REVOKED" }));
+        mapped.unmap();
+        expect(mapped.pixels.length).toBe(0);
+        child.stdin?.write("exit\n");
+        const result = await done;
+        expect(result.stderr).toBe("");
+        expect(result.code).toBe(0);
+      } finally {
+        child.kill();
+        gui.destroy();
+        dir.remove();
       }
-      expect(gui.counters.maps).toBe(1);
-      expect(gui.counters.bytesCopied).toBe(0);
-      // The lifetime rule across processes: destroy waits for the ack.
-      expect(await lines.ask("dump")).toBe("dumped");
-      expect(await lines.ask("destroy")).toBe("revoked false");
-      const second = gui.map(AGENT, refs);
-      gui.unmap(second);
-      expect(await lines.ask("ack")).toBe("revoked true");
-      expect(() => gui.map(AGENT, refs)).toThrow(expect.objectContaining({ code: "GRANT_REVOKED" }));
-      mapped.unmap();
-      expect(mapped.pixels.length).toBe(0);
-      child.stdin?.write("exit\n");
-      const result = await done;
-      expect(result.stderr).toBe("");
-      expect(result.code).toBe(0);
-    } finally {
-      child.kill();
-      gui.destroy();
-      dir.remove();
-    }
-  });
+    },
+  );
 });

@@ -28,7 +28,7 @@ import {
   shmVchanSocketPath,
   type Vchan,
 } from "../../vchan/index.ts";
-import { finished, spawnTs, temporaryDirectory } from "../helpers/processes.ts";
+import { finishedAfterReady, spawnTs, temporaryDirectory, withStartup } from "../helpers/processes.ts";
 
 const SERVER = 1;
 const CLIENT = 2;
@@ -343,20 +343,18 @@ describe("an shm vchan client against a lying server", () => {
 
   it(
     "stays responsive in its own process when the server hands it a blocking eventfd with a full counter",
-    { timeout: 20_000 },
+    { timeout: withStartup(20_000) },
     async () => {
       hostileServer(() => undefined, HELLO[0], [native.eventfdCreate(), fullBlockingEventfd()]);
       const child = spawnTs("test/vchan/peers/vchan-peer.ts", ["shm", "client", dir.dir, String(PORT), "send", "1000"]);
-      const done = finished(child);
-      // A client blocked in write() never exits by itself: give up after 10 s.
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
       try {
-        const result = await done;
+        // A client blocked in write() never exits by itself: from its ready line
+        // (before it connects), it has 10 s to connect, send and end.
+        const result = await finishedAfterReady(child, 10_000);
         expect(result.stdout).toBe("connected\n");
         expect(result.signal).toBeNull();
         expect(result.code).toBe(0);
       } finally {
-        clearTimeout(timer);
         child.kill();
       }
     },

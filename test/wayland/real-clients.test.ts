@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { connect, type ClientConnection } from "../../wayland/index.ts";
 import { rawExchange } from "../helpers/raw-wayland.ts";
 import { requireProgram } from "../helpers/compositors.ts";
-import { temporaryDirectory } from "../helpers/processes.ts";
+import { READY_TIMEOUT_MS, temporaryDirectory, withStartup, within } from "../helpers/processes.ts";
 import { createTestCompositor, type TestCompositor } from "../helpers/test-compositor.ts";
 
 let dir: { dir: string; remove: () => void };
@@ -77,7 +77,9 @@ function displayErrors(bytes: Uint8Array): Array<{ object: number; code: number;
   return errors;
 }
 
-describe("real libwayland clients on our server", () => {
+// A real client's first frame is its readiness signal, awaited as long as its
+// start-up takes; wayland-info's whole run is little more than its start-up.
+describe("real libwayland clients on our server", { timeout: withStartup(60_000) }, () => {
   it("wayland-info lists every global of the test compositor with its version", async () => {
     const { code, out } = await run("wayland-info", [], clientEnv());
     expect(code).toBe(0);
@@ -103,15 +105,24 @@ describe("real libwayland clients on our server", () => {
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (trace += chunk));
     const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
     const sizes = new Set<string>();
-    await new Promise<void>((resolve, reject) => {
+    let started!: () => void;
+    const firstFrame = new Promise<void>((resolve) => (started = resolve));
+    const frames = new Promise<void>((resolve, reject) => {
       child.on("close", (code) =>
         reject(new Error(`weston-simple-shm exited (${code}) early:\n${trace.slice(-2000)}`)),
       );
       compositor.events.commit.add((frame) => {
         sizes.add(`${frame.width}x${frame.height}`);
+        started();
         if (compositor.frames === 120) resolve();
       });
     });
+    await within(
+      Promise.race([firstFrame, frames]),
+      READY_TIMEOUT_MS,
+      "weston-simple-shm's first frame (its readiness)",
+    );
+    await within(frames, 30_000, "120 frames of weston-simple-shm after its first");
     child.kill("SIGINT");
     await exited;
     expect(sizes).toEqual(new Set(["250x250"]));
@@ -136,12 +147,17 @@ describe("real libwayland clients on our server", () => {
       child.stdout.setEncoding("utf8").on("data", (chunk: string) => (trace += chunk));
       child.stderr.setEncoding("utf8").on("data", (chunk: string) => (trace += chunk));
       const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
-      const frame = await new Promise<{ width: number; height: number }>((resolve, reject) => {
-        child.on("close", (code) => reject(new Error(`${program} exited (${code}) early:\n${trace.slice(-3000)}`)));
-        compositor.events.commit.add((committed) => {
-          if (committed.width >= 300 && committed.height >= 200) resolve(committed);
-        });
-      });
+      // Its window is its readiness signal: the wait is as long as start-up may take.
+      const frame = await within(
+        new Promise<{ width: number; height: number }>((resolve, reject) => {
+          child.on("close", (code) => reject(new Error(`${program} exited (${code}) early:\n${trace.slice(-3000)}`)));
+          compositor.events.commit.add((committed) => {
+            if (committed.width >= 300 && committed.height >= 200) resolve(committed);
+          });
+        }),
+        READY_TIMEOUT_MS,
+        `a window of at least 300×200 from ${program} (its readiness)`,
+      );
       child.kill("SIGTERM");
       await exited;
       expect(frame.width).toBeGreaterThanOrEqual(300);

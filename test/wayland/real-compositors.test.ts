@@ -15,6 +15,7 @@ import {
   type RgbImage,
   type RunningCompositor,
 } from "../helpers/compositors.ts";
+import { withStartup } from "../helpers/processes.ts";
 
 const WIDTH = 64;
 const HEIGHT = 48;
@@ -102,7 +103,10 @@ function findPattern(image: RgbImage): Array<{ x: number; y: number }> {
   return found;
 }
 
-describe("our client on real compositors", () => {
+// Each test waits for its compositor's socket (its readiness signal, as long as
+// start-up takes), then runs short clients (grim, weston-screenshooter) whose
+// runs are mostly start-up too: the guard covers both.
+describe("our client on real compositors", { timeout: withStartup(60_000) }, () => {
   let running: RunningCompositor | undefined;
   let connection: ClientConnection | undefined;
 

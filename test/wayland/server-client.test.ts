@@ -3,6 +3,7 @@
 // delete_id and id reuse, version-gated requests, protocol errors on the
 // right object ending only that client, destroy signals, credentials,
 // server-created objects, wl_shm pools and keymaps by fd.
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -466,6 +467,18 @@ describe("sockets", () => {
       connections.push(absolute);
       expect(relative.findGlobal("wl_compositor")).toBeDefined();
       expect(absolute.findGlobal("wl_compositor")).toBeDefined();
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it("never removes a file that is not a socket at its socket path", () => {
+    const dir = temporaryDirectory("wayland-socket-");
+    try {
+      const file = path.join(dir.dir, "wayland-file");
+      writeFileSync(file, "precious");
+      expect(() => display.addSocket("wayland-file", dir.dir)).toThrow(/exists and is not a socket: not removed/);
+      expect(readFileSync(file, "utf8")).toBe("precious");
     } finally {
       dir.remove();
     }

@@ -4,8 +4,9 @@
 // MODE echo: send every byte back until the peer leaves, then exit.
 //      send: write BYTES pattern bytes, close, exit.
 //      recv: read BYTES pattern bytes, check each, print "ok BYTES", exit.
-//      hold: print "ready" once connected and stay until killed.
-// Prints "connected" once the channel is up (all modes).
+//      hold: stay until killed.
+// Prints "ready" once started (modules loaded; as server, listening), before
+// it connects, and "connected" once the channel is up (all modes).
 import { once } from "node:events";
 
 import { connectVchanClient, createVchanServer, type Vchan, type VchanBackend } from "../../../vchan/index.ts";
@@ -28,8 +29,10 @@ const common = { backend: backend as VchanBackend, port, socketDir };
 let vchan: Vchan;
 if (role === "server") {
   vchan = createVchanServer({ ...common, domain: 2, ownDomain: 1, readMin: 65536, writeMin: 65536 });
+  process.stdout.write("ready\n");
   await vchan.whenConnected();
 } else {
+  process.stdout.write("ready\n");
   vchan = await connectVchanClient({ ...common, domain: 1, ownDomain: 2 });
 }
 process.stdout.write("connected\n");
