@@ -109,6 +109,8 @@ export class HostDisplay {
   #pointerFocus: Proxy<"wl_surface"> | null = null;
   #keyboardFocus: Proxy<"wl_surface"> | null = null;
   #pointerSerial = 0;
+  /** Where each held button was pressed: its release goes there, wherever the pointer is then (X's implicit grab). */
+  readonly #pressedOn = new Map<number, SurfaceInput>();
   #modifiers = 0;
   #buttons = 0;
   readonly #axis = new AxisAccumulator();
@@ -358,7 +360,14 @@ export class HostDisplay {
       const before = this.xState;
       const mask = buttonMask(xButton);
       this.#buttons = pressed ? this.#buttons | mask : this.#buttons & ~mask;
-      this.#inputOf(this.#pointerFocus)?.pointerButton(serial, time, xButton, pressed, before);
+      let input = this.#inputOf(this.#pointerFocus);
+      if (pressed) {
+        if (input !== null) this.#pressedOn.set(xButton, input);
+      } else {
+        input = this.#pressedOn.get(xButton) ?? input;
+        this.#pressedOn.delete(xButton);
+      }
+      input?.pointerButton(serial, time, xButton, pressed, before);
     });
     pointer.on("axis", (time, axis, value) => {
       const discrete = this.#discrete[axis === 1 ? 1 : 0] ?? undefined;
