@@ -337,8 +337,6 @@ class Connection implements WindowContext {
     this.#validator?.noteConfigureSent(window, rect);
   }
 
-  focusChanged(): void {}
-
   committed(window: DomainWindow, damage: readonly WindowRect[]): void {
     this.counters.frames += 1;
     if (this.#session.listenerCount("committed") > 0) this.#session.emit("committed", window.id, damage);

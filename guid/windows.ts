@@ -64,8 +64,6 @@ export interface WindowContext {
   noteConfigureSent(window: number, rect: VmRect): void;
   /** A key reached a window; true when the session took it (a clipboard hotkey) and it must not go on. */
   interceptKey(window: DomainWindow, time: number, code: number, pressed: boolean, state: number): boolean;
-  /** The keyboard focus is now on `window` (or on none of this session's windows). */
-  focusChanged(window: DomainWindow | null): void;
   /** A commit of this window reached the host (for counters and latency hooks). */
   committed(window: DomainWindow, damage: readonly WindowRect[]): void;
 }
@@ -77,14 +75,11 @@ export class DomainWindow implements HostWindowListener {
   rect: VmRect;
   overrideRedirect: boolean;
   transientFor: number | null = null;
-  mapped = false;
-  docked = false;
   title = "";
   resClass = "";
   minSize: Size | null = null;
   maxSize: Size | null = null;
   fullscreen = false;
-  maximized = false;
   /** The pointer image the domain asked for (MSG_CURSOR). */
   cursor: TrustedCursorShape = { kind: "default" };
   /** The image of the last WINDOW_DUMP, or null (none yet, an empty dump, or unmapped). */
@@ -105,8 +100,7 @@ export class DomainWindow implements HostWindowListener {
 
   // ---- HostWindowListener: the host → the agent ----
 
-  configure(requested: Size | null, states: HostWindowStates): void {
-    this.maximized = states.maximized;
+  configure(requested: Size | null, _states: HostWindowStates): void {
     if (requested === null) return;
     // Within the window's own size hints, whatever the host asked (sway's `resize set` ignores them).
     const size = {
@@ -203,7 +197,6 @@ export class DomainWindow implements HostWindowListener {
   focusIn(keys: readonly number[]): void {
     const context = this.#context;
     this.#registry.focused = this;
-    context.focusChanged(this);
     context.send({ type: "KEYMAP_NOTIFY", window: 0, keys: keymapNotifyVector(keys) });
     context.send({
       type: "FOCUS",
@@ -215,10 +208,7 @@ export class DomainWindow implements HostWindowListener {
   }
 
   focusOut(): void {
-    if (this.#registry.focused === this) {
-      this.#registry.focused = null;
-      this.#context.focusChanged(null);
-    }
+    if (this.#registry.focused === this) this.#registry.focused = null;
     this.#context.send({
       type: "FOCUS",
       window: this.id,
@@ -334,11 +324,9 @@ export class WindowRegistry {
         window.rect = message.rect;
         window.transientFor = message.transientFor;
         window.overrideRedirect = message.overrideRedirect;
-        window.mapped = true;
         window.show();
         return;
       case "UNMAP":
-        window.mapped = false;
         window.hide();
         return;
       case "CONFIGURE":
@@ -364,7 +352,6 @@ export class WindowRegistry {
         return;
       case "DOCK":
         // Wayland has no XEmbed tray: a docked window stays known but is not shown.
-        window.docked = true;
         this.context.log.info({ window: window.id }, "a docked (tray) window is not shown: no tray on Wayland");
         return;
       case "CURSOR":

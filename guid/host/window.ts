@@ -25,6 +25,7 @@ import {
   type WindowPoint,
   type WindowRect,
 } from "../../protocol/index.ts";
+import { frameLayout } from "../../decorator/index.ts";
 import { xdg_positioner, xdg_toplevel, type Proxy } from "../../wayland/index.ts";
 import { HostDisplay, type SurfaceInput } from "./display.ts";
 
@@ -152,13 +153,14 @@ export class HostWindow {
 
     // The background: the window's size, under the content.
     const background = display.solid(options.backgroundColor);
-    this.#backgroundSub.request("set_position", this.#border, this.#border);
+    const { content } = frameLayout(this.#size, this.#border);
+    this.#backgroundSub.request("set_position", content.x, content.y);
     this.#backgroundViewport.request("set_source", ...SOLID_SOURCE);
     this.#backgroundViewport.request("set_destination", this.#size.width, this.#size.height);
     this.#background.request("attach", background.buffer, 0, 0);
     this.#background.request("damage_buffer", 0, 0, 4, 4);
     this.#background.request("commit");
-    this.#contentSub.request("set_position", this.#border, this.#border);
+    this.#contentSub.request("set_position", content.x, content.y);
     this.#contentSub.request("place_above", this.#background);
 
     this.#xdgSurface = display.wmBase.request("get_xdg_surface", this.#root);
@@ -338,8 +340,9 @@ export class HostWindow {
     );
   }
 
+  /** The frame around the content, as decorator/ lays it out. */
   #outerSize(): Size {
-    return { width: this.#size.width + 2 * this.#border, height: this.#size.height + 2 * this.#border };
+    return frameLayout(this.#size, this.#border).outer;
   }
 
   #onConfigure(serial: number): void {
