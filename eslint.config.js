@@ -12,10 +12,12 @@ const layers = {
   vchan: ["shm", "native"],
   protocol: [],
   wayland: ["native"],
-  "gui-agent": ["protocol", "vchan", "shm", "wayland"],
+  compositor: ["wayland", "native"],
+  "gui-agent": ["protocol", "vchan", "shm", "wayland", "compositor"],
   guid: ["protocol", "vchan", "shm", "wayland", "decorator"],
   decorator: ["protocol"],
-  desktop: ["wayland", "native"],
+  desktop: ["compositor", "wayland", "native"],
+  "demo-app": ["wayland"],
 };
 const components = Object.keys(layers);
 

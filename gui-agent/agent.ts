@@ -21,8 +21,8 @@ import {
 } from "../shm/index.ts";
 import { createVchanServer, defaultVchanBackend, type Vchan, type VchanBackend } from "../vchan/index.ts";
 import { WindowBridge, type AgentCounters } from "./bridge.ts";
-import type { AgentCompositor, Size } from "./compositor/api.ts";
-import { createAgentCompositor } from "./compositor/index.ts";
+import type { Compositor, Size } from "../compositor/index.ts";
+import { createCompositor } from "../compositor/index.ts";
 import { compileKeymap, type KeymapNames } from "./keymap.ts";
 import { DaemonLink, type LinkCounters } from "./link.ts";
 
@@ -59,7 +59,7 @@ export interface AgentEvents {
 
 /** A running agent. */
 export class GuiAgent extends EventEmitter<AgentEvents> {
-  readonly compositor: AgentCompositor;
+  readonly compositor: Compositor;
   readonly bridge: WindowBridge;
   readonly grants: GrantTable;
   readonly #options: AgentOptions;
@@ -69,7 +69,7 @@ export class GuiAgent extends EventEmitter<AgentEvents> {
   /** Links over the agent's life (for counters of messages sent). */
   readonly #linkTotals: LinkCounters = { messagesSent: 0, bytesSent: 0, messagesReceived: 0 };
 
-  constructor(options: AgentOptions, compositor: AgentCompositor, grants: GrantTable) {
+  constructor(options: AgentOptions, compositor: Compositor, grants: GrantTable) {
     super();
     this.#options = options;
     this.compositor = compositor;
@@ -216,7 +216,7 @@ export async function startAgent(options: AgentOptions): Promise<GuiAgent> {
     createOwnDirectory(path.dirname(options.waylandDisplay), "the Wayland socket's directory");
   }
   const keymap = await compileKeymap(options.keyboard);
-  const compositor = createAgentCompositor({
+  const compositor = createCompositor({
     socket: options.waylandDisplay,
     outputSize: options.initialScreen ?? { width: 1920, height: 1080 },
     keymap,

@@ -48,18 +48,18 @@ import {
 } from "../protocol/index.ts";
 import { DumpQueue, Framebuffer, type DomainId, type GrantTable } from "../shm/index.ts";
 import type {
-  AgentCompositor,
+  Compositor,
   CommitHold,
   ShellWindow,
   Size,
   WindowCommit,
   WindowLayer,
   WindowRequest,
-} from "./compositor/api.ts";
-import { clampOutputSize } from "./compositor/index.ts";
+} from "../compositor/index.ts";
+import { clampOutputSize } from "../compositor/index.ts";
 import { cursorFromName } from "./cursors.ts";
 import { coalesceDamage, copyBlock, type PixelBuffer } from "./damage.ts";
-import type { Rect } from "./geometry.ts";
+import type { Rect } from "../compositor/index.ts";
 import { evdevFromXKeycode, modifiersFromXState, pointerActionFromXButton } from "./input-map.ts";
 import type { DaemonLink } from "./link.ts";
 
@@ -196,7 +196,7 @@ class QubesWindow {
 
 /** Options of the bridge. */
 export interface BridgeOptions {
-  compositor: AgentCompositor;
+  compositor: Compositor;
   /** This domain's grant table: framebuffers are shared from it. */
   grants: GrantTable;
   /** The GUI domain: framebuffers are granted to it. */
@@ -221,7 +221,7 @@ export class WindowBridge {
     slicedCopies: 0,
     dumpWaits: 0,
   };
-  readonly #compositor: AgentCompositor;
+  readonly #compositor: Compositor;
   readonly #grants: GrantTable;
   readonly #guiDomain: DomainId;
   readonly #log: Logger;

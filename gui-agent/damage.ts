@@ -10,7 +10,7 @@
  * bounding box when there are too many: fewer messages, and never more than
  * a bounded number of extra pixels copied.
  */
-import { area, intersect, isEmpty, union, type Rect } from "./geometry.ts";
+import { area, intersect, isEmpty, union, type Rect } from "../compositor/index.ts";
 
 /** At most this many rectangles leave {@link coalesceDamage}. */
 export const MAX_DAMAGE_RECTS = 16;

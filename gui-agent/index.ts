@@ -6,5 +6,5 @@
 export { GuiAgent, startAgent, type AgentEvents, type AgentOptions } from "./agent.ts";
 export { WindowBridge, type AgentCounters, type BridgeOptions } from "./bridge.ts";
 export { DaemonLink, MAX_OUTPUT_QUEUE, type DaemonLinkEvents, type LinkCounters } from "./link.ts";
-export type { AgentCompositor, ShellWindow, WindowCommit } from "./compositor/api.ts";
+export type { Compositor, ShellWindow, WindowCommit } from "../compositor/index.ts";
 export { compileKeymap, KeymapError, type Keymap, type KeymapNames } from "./keymap.ts";

@@ -16,7 +16,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import type { ShellWindow } from "../../gui-agent/compositor/index.ts";
+import type { ShellWindow } from "../../compositor/index.ts";
 import { startAgent, type GuiAgent } from "../../gui-agent/index.ts";
 import { startWestonSimpleShm, waitForFirstWindow, type RunningApp } from "../helpers/apps.ts";
 import { connectDaemonPeer, type DaemonPeer, type PeerWindow } from "../helpers/daemon-peer.ts";

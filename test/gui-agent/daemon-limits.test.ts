@@ -14,7 +14,7 @@ import { Writable } from "node:stream";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
-import type { ShellWindow } from "../../gui-agent/compositor/index.ts";
+import type { ShellWindow } from "../../compositor/index.ts";
 import { MAX_UNACKED_DUMPS } from "../../gui-agent/bridge.ts";
 import { startAgent, type GuiAgent } from "../../gui-agent/index.ts";
 import { framebufferPages } from "../../shm/index.ts";

@@ -16,7 +16,7 @@ import { createInterface } from "node:readline";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import type { ShellWindow, WindowCommit } from "../../gui-agent/compositor/index.ts";
+import type { ShellWindow, WindowCommit } from "../../compositor/index.ts";
 import {
   startCompositorUnderTest,
   startWestonSimpleShm,

@@ -12,7 +12,7 @@ import path from "node:path";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
-import type { ShellWindow } from "../../gui-agent/compositor/index.ts";
+import type { ShellWindow } from "../../compositor/index.ts";
 import { startAgent, type GuiAgent } from "../../gui-agent/index.ts";
 import { startWestonSimpleShm, waitForFirstWindow, type RunningApp } from "../helpers/apps.ts";
 import { connectDaemonPeer, type DaemonPeer } from "../helpers/daemon-peer.ts";

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 
 import { cursorFromName, CURSOR_DEFAULT } from "../../gui-agent/cursors.ts";
 import { coalesceDamage, copyBlock, MAX_DAMAGE_RECTS, type PixelBuffer } from "../../gui-agent/damage.ts";
-import { contains, type Rect } from "../../gui-agent/geometry.ts";
+import { contains, type Rect } from "../../compositor/geometry.ts";
 import {
   BTN_LEFT,
   BTN_MIDDLE,
@@ -12,7 +12,7 @@ import {
   modifiersFromXState,
   pointerActionFromXButton,
 } from "../../gui-agent/input-map.ts";
-import { defaultPositioner, Edge, FLIP_Y, positionPopup, RESIZE_X, SLIDE_X } from "../../gui-agent/positioner.ts";
+import { defaultPositioner, Edge, FLIP_Y, positionPopup, RESIZE_X, SLIDE_X } from "../../compositor/positioner.ts";
 import { withStartup } from "../helpers/processes.ts";
 
 const screen: Rect = { x: 0, y: 0, width: 1920, height: 1080 };

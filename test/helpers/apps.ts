@@ -11,11 +11,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import {
-  createAgentCompositor,
-  type AgentCompositor,
+  createCompositor,
+  type Compositor,
   type SeatControl,
   type ShellWindow,
-} from "../../gui-agent/compositor/index.ts";
+} from "../../compositor/index.ts";
 import { compileKeymap } from "../../gui-agent/index.ts";
 import { afterEach, beforeEach } from "vitest";
 
@@ -244,7 +244,7 @@ export function startWlPaste(display: AppDisplay, options: AppOptions = {}): Run
  * after `timeoutMs`, with what the app printed.
  */
 export function waitForWindow(
-  compositor: AgentCompositor,
+  compositor: Compositor,
   app: RunningApp | null,
   predicate: (window: ShellWindow) => boolean = () => true,
   timeoutMs = 10_000,
@@ -291,7 +291,7 @@ export function waitForWindow(
  * that passes.
  */
 export function waitForFirstWindow(
-  compositor: AgentCompositor,
+  compositor: Compositor,
   app: RunningApp,
   predicate: (window: ShellWindow) => boolean = () => true,
 ): Promise<ShellWindow> {
@@ -328,7 +328,7 @@ export function parseWevEvents(output: string): WevEvent[] {
 
 /** An agent compositor alone (no Qubes side) in a fresh runtime dir, for app tests. */
 export interface CompositorUnderTest {
-  compositor: AgentCompositor;
+  compositor: Compositor;
   /** What apps need to connect. */
   display: AppDisplay;
   /** Destroys the compositor and removes the runtime dir. */
@@ -343,7 +343,7 @@ export async function startCompositorUnderTest(
   chmodSync(runtimeDir, 0o700);
   const keymap = await compileKeymap();
   const errors: string[] = [];
-  const compositor = createAgentCompositor({
+  const compositor = createCompositor({
     socket: path.join(runtimeDir, "wayland-agent"),
     outputSize,
     keymap,

@@ -12,14 +12,14 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 
-import { createAgentCompositor } from "../../../gui-agent/compositor/index.ts";
+import { createCompositor } from "../../../compositor/index.ts";
 import { compileKeymap } from "../../../gui-agent/index.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run compositor-host.ts with --expose-gc");
 
 const dir = mkdtempSync(path.join(tmpdir(), "compositor-host-"));
-const compositor = createAgentCompositor({
+const compositor = createCompositor({
   socket: path.join(dir, "wayland-host"),
   outputSize: { width: 1920, height: 1080 },
   keymap: await compileKeymap(),

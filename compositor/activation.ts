@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 
-import { xdg_activation_token_v1, type Display } from "../../wayland/index.ts";
+import { xdg_activation_token_v1, type Display } from "../wayland/index.ts";
 import { surfaceOf } from "./surface.ts";
 import { ShellWindowImpl } from "./xdg-shell.ts";
 

@@ -8,7 +8,7 @@ import path from "node:path";
 
 import { describe, expect, it } from "vitest";
 
-import type { ShellWindow, WindowCommit } from "../../gui-agent/compositor/index.ts";
+import type { ShellWindow, WindowCommit } from "../../compositor/index.ts";
 import { ClientShmPool, SHM_FORMAT_XRGB8888, connect, type ClientConnection, type Proxy } from "../../wayland/index.ts";
 import {
   startApp,

@@ -16,7 +16,7 @@ import {
   type Client,
   type Display,
   type Resource,
-} from "../../wayland/index.ts";
+} from "../wayland/index.ts";
 import type { SeatControl, ShellWindow } from "./api.ts";
 import { placedSurfaces, surfaceOf, type Surface } from "./surface.ts";
 import { ShellWindowImpl } from "./xdg-shell.ts";

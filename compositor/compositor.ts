@@ -1,15 +1,15 @@
 /**
  * The agent's Wayland compositor: a Display with every global real apps
  * need (surfaces, shm, output, xdg-shell, decorations, viewporter, seat,
- * data device), joined into the {@link AgentCompositor} the Qubes side
+ * data device), joined into the {@link Compositor} the Qubes side
  * drives. Buffers are released as soon as the commit's listeners returned
  * (when the window is one surface and no listener holds the commit), and
  * frame callbacks fire on the output's 60 Hz refresh clock once the Qubes
  * side called frameDone, while the window is shown.
  */
-import { Display, Signal, createShmGlobal } from "../../wayland/index.ts";
+import { Display, Signal, createShmGlobal } from "../wayland/index.ts";
 import { createActivationGlobal } from "./activation.ts";
-import type { AgentCompositor, CompositorOptions, ShellWindow, Size } from "./api.ts";
+import type { Compositor, CompositorOptions, ShellWindow, Size } from "./api.ts";
 import { DataDevices } from "./data-device.ts";
 import { FrameClock } from "./frame-clock.ts";
 import { createOutputGlobals } from "./output.ts";
@@ -23,7 +23,7 @@ import { createShellGlobals, type ShellWindowImpl } from "./xdg-shell.ts";
  * signals, and drives input and the clipboard. Throws (having freed
  * everything) when the socket is in use or cannot be made.
  */
-export function createAgentCompositor(options: CompositorOptions): AgentCompositor {
+export function createCompositor(options: CompositorOptions): Compositor {
   const display = new Display();
   const windows: ShellWindowImpl[] = [];
   const newWindow = new Signal<ShellWindow>();

@@ -6,7 +6,7 @@
 // are cut off while weston-simple-shm keeps running.
 import { describe, expect, it } from "vitest";
 
-import type { ShellWindow, WindowCommit } from "../../gui-agent/compositor/index.ts";
+import type { ShellWindow, WindowCommit } from "../../compositor/index.ts";
 import { rawExchange } from "../helpers/raw-wayland.ts";
 import {
   ClientShmPool,

@@ -1,7 +1,8 @@
 /**
- * gui-agent/compositor/: the Wayland compositor half of the agent. Apps
- * connect to it; the Qubes side (gui-agent/*.ts) drives it through the
- * contract in api.ts. What the contract's types do not say:
+ * compositor/: the Wayland compositor core that apps connect to, shared by
+ * the agent (gui-agent/, which turns its windows into Qubes windows) and by
+ * qubes-gui-desktop (desktop/, which shows them in a browser). Both drive it
+ * through the contract in api.ts. What the contract's types do not say:
  *
  * - Pacing: frame callbacks fire on the output's refresh clock (60 Hz), at
  *   most once per refresh for each surface. A window's callbacks also wait
@@ -25,11 +26,11 @@
  *   core protocol says: wl-copy and wl-paste (without a data-control
  *   protocol) show a 1×1 window titled "wl-clipboard" and wait for focus.
  */
-export { createAgentCompositor } from "./compositor.ts";
+export { createCompositor } from "./compositor.ts";
 export { FRAME_PERIOD_MS, MAX_OUTPUT_SIZE, MIN_OUTPUT_SIZE, OUTPUT_REFRESH_MHZ, clampOutputSize } from "./output.ts";
 export { TEXT_MIME_TYPES } from "./data-device.ts";
 export type {
-  AgentCompositor,
+  Compositor,
   ClipboardControl,
   CommitHold,
   CompositorOptions,
@@ -42,3 +43,5 @@ export type {
   WindowLayer,
   WindowRequest,
 } from "./api.ts";
+export { area, contains, intersect, isEmpty, union, type Rect } from "./geometry.ts";
+export { defaultPositioner, positionPopup, type PositionerState } from "./positioner.ts";

@@ -17,10 +17,10 @@ import {
   type Client,
   type Display,
   type Resource,
-} from "../../wayland/index.ts";
-import type { Rect } from "../geometry.ts";
-import { intersect, isEmpty, union } from "../geometry.ts";
-import { defaultPositioner, positionPopup, type PositionerState } from "../positioner.ts";
+} from "../wayland/index.ts";
+import type { Rect } from "./geometry.ts";
+import { intersect, isEmpty, union } from "./geometry.ts";
+import { defaultPositioner, positionPopup, type PositionerState } from "./positioner.ts";
 import type { CommitHold, ShellWindow, Size, ToplevelStates, WindowCommit, WindowLayer, WindowRequest } from "./api.ts";
 import { placedSurfaces, surfaceOf, treeSurfaces, type Surface, type SurfaceRoleHandler } from "./surface.ts";
 

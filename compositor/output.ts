@@ -3,7 +3,7 @@
  * the size the daemon's screen has (xconf), announced again when it
  * changes, so apps size maximized and fullscreen windows and popups to it.
  */
-import type { Client, Display, Resource } from "../../wayland/index.ts";
+import type { Client, Display, Resource } from "../wayland/index.ts";
 import type { Size } from "./api.ts";
 
 /** Millimetres per pixel at 96 dpi, for wl_output.geometry's physical size. */

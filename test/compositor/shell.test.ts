@@ -6,7 +6,7 @@
 // changes reach the signals; wl_output re-announces a new size.
 import { describe, expect, it } from "vitest";
 
-import { createAgentCompositor, type ShellWindow, type WindowRequest } from "../../gui-agent/compositor/index.ts";
+import { createCompositor, type ShellWindow, type WindowRequest } from "../../compositor/index.ts";
 import { compileKeymap } from "../../gui-agent/index.ts";
 import { ClientShmPool, SHM_FORMAT_XRGB8888, connect, type ClientConnection, type Proxy } from "../../wayland/index.ts";
 import {
@@ -406,7 +406,7 @@ describe("the compositor", { timeout: withStartup(30_000) }, () => {
   it("refuses a socket another compositor listens on, and frees what it made", async () => {
     const keymap = await compileKeymap();
     expect(() =>
-      createAgentCompositor({ socket: under.compositor.socketPath, outputSize: { width: 640, height: 480 }, keymap }),
+      createCompositor({ socket: under.compositor.socketPath, outputSize: { width: 640, height: 480 }, keymap }),
     ).toThrow(/in use/);
     const app = startWestonSimpleShm(under.display);
     apps.push(app);

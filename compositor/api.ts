@@ -1,20 +1,20 @@
 /**
- * The seam between the agent's two halves: the Wayland compositor that the
- * domain's apps talk to (gui-agent/compositor/) and the Qubes side that
- * speaks the GUI protocol to the daemon (gui-agent/*.ts).
+ * The seam between the Wayland compositor core that apps talk to and its
+ * drivers: the agent's Qubes side (gui-agent/), which speaks the GUI
+ * protocol to the daemon, and qubes-gui-desktop (desktop/).
  *
- * The compositor knows nothing of Qubes: it turns xdg toplevels and popups
- * into {@link ShellWindow}s, announces what apps do to them through signals,
- * and takes commands (configure, close, input, clipboard) from the Qubes
- * side. Coordinates in this file are window coordinates unless a name says
+ * The compositor knows nothing of Qubes or browsers: it turns xdg toplevels
+ * and popups into {@link ShellWindow}s, announces what apps do to them
+ * through signals, and takes commands (configure, close, input, clipboard)
+ * from its driver. Coordinates in this file are window coordinates unless a name says
  * otherwise: (0, 0) is the top-left corner of the window's geometry
  * (xdg_surface.set_window_geometry, or the main surface's bounds), in
  * logical pixels, which equal buffer pixels because the agent's output has
  * scale 1.
  */
-import type { Signal } from "../../wayland/index.ts";
-import type { Rect } from "../geometry.ts";
-import type { PositionerState } from "../positioner.ts";
+import type { Signal } from "../wayland/index.ts";
+import type { Rect } from "./geometry.ts";
+import type { PositionerState } from "./positioner.ts";
 
 /** A size in pixels; 0 in a dimension means "unset / the app decides". */
 export interface Size {
@@ -238,7 +238,7 @@ export interface ClipboardControl {
 }
 
 /** The compositor as the Qubes side drives it. */
-export interface AgentCompositor {
+export interface Compositor {
   /** The socket path apps connect to (also what WAYLAND_DISPLAY should name). */
   readonly socketPath: string;
   /** Windows that exist now, in creation order. */

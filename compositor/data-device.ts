@@ -16,7 +16,7 @@ import {
   type Client,
   type Display,
   type Resource,
-} from "../../wayland/index.ts";
+} from "../wayland/index.ts";
 import type { ClipboardControl } from "./api.ts";
 
 /** The text types the Qubes side reads and offers, best first. */

@@ -17,9 +17,9 @@ import {
   type Display,
   type Resource,
   type ShmBuffer,
-} from "../../wayland/index.ts";
-import type { Rect } from "../geometry.ts";
-import { intersect, isEmpty, union } from "../geometry.ts";
+} from "../wayland/index.ts";
+import type { Rect } from "./geometry.ts";
+import { intersect, isEmpty, union } from "./geometry.ts";
 import type { PixelSource } from "./api.ts";
 
 /** A region built by add and subtract operations, in surface coordinates; the last operation covering a point decides. */
