@@ -45,3 +45,4 @@ export type {
 } from "./api.ts";
 export { area, contains, intersect, isEmpty, union, type Rect } from "./geometry.ts";
 export { defaultPositioner, positionPopup, type PositionerState } from "./positioner.ts";
+export { KeymapError, compileKeymap, parseModifierKeys, type Keymap, type KeymapNames } from "./keymap.ts";

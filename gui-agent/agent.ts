@@ -23,7 +23,7 @@ import { createVchanServer, defaultVchanBackend, type Vchan, type VchanBackend }
 import { WindowBridge, type AgentCounters } from "./bridge.ts";
 import type { Compositor, Size } from "../compositor/index.ts";
 import { createCompositor } from "../compositor/index.ts";
-import { compileKeymap, type KeymapNames } from "./keymap.ts";
+import { compileKeymap, type KeymapNames } from "../compositor/index.ts";
 import { DaemonLink, type LinkCounters } from "./link.ts";
 
 /** Options of {@link startAgent}. */

@@ -7,4 +7,4 @@ export { GuiAgent, startAgent, type AgentEvents, type AgentOptions } from "./age
 export { WindowBridge, type AgentCounters, type BridgeOptions } from "./bridge.ts";
 export { DaemonLink, MAX_OUTPUT_QUEUE, type DaemonLinkEvents, type LinkCounters } from "./link.ts";
 export type { Compositor, ShellWindow, WindowCommit } from "../compositor/index.ts";
-export { compileKeymap, KeymapError, type Keymap, type KeymapNames } from "./keymap.ts";
+export { compileKeymap, KeymapError, type Keymap, type KeymapNames } from "../compositor/index.ts";

@@ -183,7 +183,7 @@ describe("popup positioning", () => {
 
 // compileKeymap runs xkbcli: each call is a process start, which the guard allows for.
 describe("keymap", { timeout: withStartup(10_000, 2) }, async () => {
-  const { compileKeymap, parseModifierKeys, KeymapError } = await import("../../gui-agent/keymap.ts");
+  const { compileKeymap, parseModifierKeys, KeymapError } = await import("../../compositor/keymap.ts");
 
   it("compiles the default us keymap from the system's XKB data, with its modifier keys", async () => {
     const keymap = await compileKeymap();

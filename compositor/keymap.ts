@@ -1,5 +1,5 @@
 /**
- * The keyboard map the agent hands to its apps: a real xkb keymap compiled
+ * The keyboard map the compositor (the agent's or the desktop's) hands to its apps: a real xkb keymap compiled
  * from the system's XKB data by libxkbcommon's own compiler (`xkbcli
  * compile-keymap`), and which keys drive which of the eight real modifiers,
  * so the agent can keep wl_keyboard.modifiers in step with the keys it
