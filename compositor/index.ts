@@ -46,3 +46,4 @@ export type {
 export { area, contains, intersect, isEmpty, union, type Rect } from "./geometry.ts";
 export { defaultPositioner, positionPopup, type PositionerState } from "./positioner.ts";
 export { KeymapError, compileKeymap, parseModifierKeys, type Keymap, type KeymapNames } from "./keymap.ts";
+export { MAX_DAMAGE_RECTS, coalesceDamage } from "./damage.ts";

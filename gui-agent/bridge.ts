@@ -56,9 +56,9 @@ import type {
   WindowLayer,
   WindowRequest,
 } from "../compositor/index.ts";
-import { clampOutputSize } from "../compositor/index.ts";
+import { clampOutputSize, coalesceDamage } from "../compositor/index.ts";
 import { cursorFromName } from "./cursors.ts";
-import { coalesceDamage, copyBlock, type PixelBuffer } from "./damage.ts";
+import { copyBlock, type PixelBuffer } from "./damage.ts";
 import type { Rect } from "../compositor/index.ts";
 import { evdevFromXKeycode, modifiersFromXState, pointerActionFromXButton } from "./input-map.ts";
 import type { DaemonLink } from "./link.ts";

@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 
 import { cursorFromName, CURSOR_DEFAULT } from "../../gui-agent/cursors.ts";
-import { coalesceDamage, copyBlock, MAX_DAMAGE_RECTS, type PixelBuffer } from "../../gui-agent/damage.ts";
+import { copyBlock, type PixelBuffer } from "../../gui-agent/damage.ts";
+import { coalesceDamage, MAX_DAMAGE_RECTS } from "../../compositor/damage.ts";
 import { contains, type Rect } from "../../compositor/geometry.ts";
 import {
   BTN_LEFT,
