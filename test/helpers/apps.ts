@@ -10,12 +10,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import {
-  createCompositor,
-  type Compositor,
-  type SeatControl,
-  type ShellWindow,
-} from "../../compositor/index.ts";
+import { createCompositor, type Compositor, type SeatControl, type ShellWindow } from "../../compositor/index.ts";
 import { compileKeymap } from "../../gui-agent/index.ts";
 import { afterEach, beforeEach } from "vitest";
 
