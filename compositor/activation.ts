@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 
 import { xdg_activation_token_v1, type Display } from "../wayland/index.ts";
 import { surfaceOf } from "./surface.ts";
-import { ShellWindowImpl } from "./xdg-shell.ts";
+import { ShellWindowImpl } from "./shell-window.ts";
 
 /** Tokens remembered at once; the oldest are forgotten first (an app cannot grow the set without bound). */
 const MAX_TOKENS = 256;

@@ -14,8 +14,9 @@ import { DataDevices } from "./data-device.ts";
 import { FrameClock } from "./frame-clock.ts";
 import { createOutputGlobals } from "./output.ts";
 import { Seat } from "./seat.ts";
+import type { ShellWindowImpl } from "./shell-window.ts";
 import { createSurfaceGlobals, placedSurfaces, treeSurfaces, type Surface } from "./surface.ts";
-import { createShellGlobals, type ShellWindowImpl } from "./xdg-shell.ts";
+import { createShellGlobals } from "./xdg-wm-base.ts";
 
 /**
  * Creates the compositor and listens on `options.socket`. Apps connect at

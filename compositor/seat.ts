@@ -18,8 +18,9 @@ import {
   type Resource,
 } from "../wayland/index.ts";
 import type { SeatControl, ShellWindow } from "./api.ts";
+import { PopupWindow } from "./popup.ts";
+import { ShellWindowImpl } from "./shell-window.ts";
 import { placedSurfaces, surfaceOf, type Surface } from "./surface.ts";
-import { ShellWindowImpl } from "./xdg-shell.ts";
 
 /** X modifier bits of the keys that lock rather than hold (Caps Lock's Lock, Num Lock's Mod2). */
 const LOCKING_BITS = 0x2 | 0x10;
@@ -118,7 +119,7 @@ export class Seat implements SeatControl {
     this.focused = next;
     const root = next === null ? null : rootOf(next);
     for (const popup of this.hooks.windows()) {
-      if (popup.kind === "popup" && popup.grabbed && rootOf(popup) !== root) popup.dismiss();
+      if (popup instanceof PopupWindow && popup.grabbed && rootOf(popup) !== root) popup.dismiss();
     }
     this.updateKeyboardFocus();
   }
@@ -311,8 +312,8 @@ export class Seat implements SeatControl {
     if (pressed) {
       // A click outside the grabbing app's surfaces ends its popup grab.
       for (const popup of this.hooks.windows()) {
-        if (popup.kind === "popup" && popup.grabbed && (surface === null || popup.client !== surface.client)) {
-          if (!(popup.parent?.kind === "popup" && popup.parent.grabbed)) popup.dismiss();
+        if (popup instanceof PopupWindow && popup.grabbed && (surface === null || popup.client !== surface.client)) {
+          if (!(popup.parent instanceof PopupWindow && popup.parent.grabbed)) popup.dismiss();
         }
       }
     }
@@ -369,8 +370,8 @@ function add<I extends string>(map: Map<Client, Set<Resource<I>>>, client: Clien
 }
 
 /** The last-made child popup of `window` that holds a grab and is shown. */
-function topGrabbingChild(window: ShellWindowImpl): ShellWindowImpl | undefined {
-  let found: ShellWindowImpl | undefined;
+function topGrabbingChild(window: ShellWindowImpl): PopupWindow | undefined {
+  let found: PopupWindow | undefined;
   for (const popup of window.popups) if (popup.grabbed && popup.mapped && !popup.destroyed) found = popup;
   return found;
 }
