@@ -1,44 +1,53 @@
 /**
- * `npm start`: the whole system on one machine. Two domains (or more), each
- * a gui-agent running an app, each shown by its own qubes-guid in its label
- * colour, on a Wayland desktop: the one WAYLAND_DISPLAY names, or, on a
- * machine without one, a headless sway started here (viewable over VNC when
- * wayvnc is installed). Ctrl+C stops every process it started and removes
- * its sockets and directories.
+ * `npm start`: the whole system on one machine. qubes-gui-desktop (a Wayland
+ * compositor shown in a browser), then two domains (or more), each a
+ * gui-agent running an app and a qubes-guid showing its windows on the
+ * desktop, framed in the domain's label colour. With --wayland, the windows
+ * go to the Wayland desktop WAYLAND_DISPLAY names instead.
+ *
+ * Start-up lines on stdout say what started and where; every part's logs go
+ * to stderr through pino, each line with its domain and part. Ctrl+C stops
+ * every process started here and removes their sockets and directories.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
+import pino, { type Logger } from "pino";
+
+import { logDestination } from "../bin/log-destination.ts";
+import { labelByName } from "../decorator/index.ts";
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-const USAGE = `usage: npm start [-- [--domains N] [--app COMMAND] [--size WxH] [--headless] [--vnc-port PORT]]
+const USAGE = `usage: npm start [-- options]
 
-Runs N domains (default 2: work in blue, personal in green ...), each a qubes-gui-agent running
-COMMAND and a qubes-guid showing its windows, on the Wayland desktop of WAYLAND_DISPLAY, or on a
-headless sway started here when there is none (or with --headless).
+Starts qubes-gui-desktop, then N domains (default 2: "work" in blue, "personal" in green),
+each a qubes-gui-agent running an app and a qubes-guid showing its windows on the desktop,
+and prints the URL (with its access token) to open in a browser.
 
-  --domains N      domains to start, 1..6 (default 2)
-  --app COMMAND    the app each domain runs (default: foot, else weston-terminal, else weston-simple-shm)
-  --size WxH       the headless sway output (default 1280x800)
-  --headless       start a headless sway even when WAYLAND_DISPLAY is set
-  --vnc-port PORT  where wayvnc shows the headless desktop on 127.0.0.1 (default 5900; 0: no wayvnc)
-  -h, --help       this text
+  --domains N        domains to start, 1..6 (default 2)
+  --labels LIST      their label colours, comma-separated, in order
+                     (default blue,green,red,orange,purple,yellow; any of
+                     red orange yellow green gray blue purple black)
+  --app COMMAND      the app every domain runs (default: foot, else weston-terminal,
+                     else the demo app, qubes-demo-app)
+  --size WxH         the desktop's output (default 1280x800)
+  --port PORT        the viewer's port on 127.0.0.1 (default 0: any free port)
+  --listen HOST      the viewer's address (default 127.0.0.1)
+  --wayland          show the windows on the Wayland desktop of WAYLAND_DISPLAY instead
+  -v, --verbose      protocol tracing: guid's messages, the agents' and the desktop's Wayland
+  -h, --help         this text
 
-Ctrl+C stops everything. Exit status: 0 after Ctrl+C, 1 when a part fails to start, 2 for bad flags.`;
+Ctrl+C stops everything. Exit status: 0 after Ctrl+C, 1 when a part fails to start, 2 for bad
+options.`;
 
-const DOMAINS = [
-  { name: "work", label: "6" },
-  { name: "personal", label: "4" },
-  { name: "untrusted", label: "1" },
-  { name: "banking", label: "5" },
-  { name: "vault", label: "8" },
-  { name: "dev", label: "7" },
-] as const;
+const DOMAIN_NAMES = ["work", "personal", "untrusted", "banking", "vault", "dev"] as const;
+const DEFAULT_LABELS = ["blue", "green", "red", "orange", "purple", "yellow"] as const;
 const GUI_DOMAIN = 0;
 const FIRST_DOMAIN_ID = 11;
 /** How long one part has to become ready: a start-up, which a loaded machine may stretch. */
@@ -49,100 +58,88 @@ const cleanups: Array<() => void> = [];
 let stopping = false;
 
 function has(program: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${program}`], { encoding: "utf8" }).status === 0;
+  return spawnSync("sh", ["-c", `command -v '${program.replace(/'/g, "")}'`], { encoding: "utf8" }).status === 0;
 }
 
-/** Starts a part, prefixing each of its output lines with its name. */
-function start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+const PINO_LEVELS: Readonly<Record<number, "trace" | "debug" | "info" | "warn" | "error" | "fatal">> = {
+  10: "trace",
+  20: "debug",
+  30: "info",
+  40: "warn",
+  50: "error",
+  60: "fatal",
+};
+
+/**
+ * Passes a part's output line to our log: a pino JSON line keeps its level,
+ * message and fields (with the part's own name, pid and time dropped); any
+ * other line (an app's own output) goes at info as `line`.
+ */
+function relay(log: Logger, text: string): void {
+  if (text.startsWith("{")) {
+    try {
+      const entry = JSON.parse(text) as Record<string, unknown>;
+      const level = PINO_LEVELS[entry.level as number];
+      if (level !== undefined) {
+        const { level: _level, time: _time, pid: _pid, hostname: _host, msg, name, ...fields } = entry;
+        log[level]({ program: name, ...fields }, typeof msg === "string" ? msg : "");
+        return;
+      }
+    } catch {
+      // Not JSON after all: logged as a line.
+    }
+  }
+  if (text.trim() !== "") log.info({ line: text }, "output");
+}
+
+/** Starts a part in its own process group; its output lines go to `log` (and to `onLine`). */
+function start(
+  log: Logger,
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { child: ChildProcess; lines: (listener: (line: string) => void) => () => void } {
   const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   children.push({ name, child });
+  const listeners = new Set<(line: string) => void>();
   for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream as NodeJS.ReadableStream }).on("line", (line) =>
-      process.stdout.write(`[${name}] ${line}\n`),
-    );
+    createInterface({ input: stream as NodeJS.ReadableStream }).on("line", (line) => {
+      relay(log, line);
+      for (const listener of [...listeners]) listener(line);
+    });
   }
   child.on("exit", (code, signal) => {
-    if (!stopping) process.stdout.write(`[${name}] exited (${code ?? signal})\n`);
+    if (!stopping) log.warn({ status: code ?? signal }, `${name} exited`);
   });
-  return child;
+  return {
+    child,
+    lines: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
 }
 
-/** Resolves with the first output line of `child` matching `pattern`; rejects when it exits first or after READY_MS. */
-function waitForLine(child: ChildProcess, pattern: RegExp, what: string): Promise<string> {
+/** Resolves with the first output line of a part matching `pattern`; rejects when it exits first, or after READY_MS. */
+function waitForLine(part: ReturnType<typeof start>, pattern: RegExp, what: string): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error(`${what} did not happen within ${READY_MS} ms`)), READY_MS);
-    const readers = [child.stdout, child.stderr].map((stream) =>
-      createInterface({ input: stream as NodeJS.ReadableStream }),
-    );
-    const onLine = (line: string): void => {
-      if (pattern.test(line)) finish(undefined, line);
-    };
+    const stop = part.lines((line) => {
+      const match = pattern.exec(line);
+      if (match !== null) finish(undefined, match);
+    });
     const onExit = (code: number | null, signal: string | null): void =>
       finish(new Error(`it exited (${code ?? signal}) before ${what}`));
-    for (const reader of readers) reader.on("line", onLine);
-    child.once("exit", onExit);
-    function finish(error?: Error, line?: string): void {
+    part.child.once("exit", onExit);
+    function finish(error?: Error, match?: RegExpExecArray): void {
       clearTimeout(timer);
-      for (const reader of readers) reader.off("line", onLine);
-      child.off("exit", onExit);
+      stop();
+      part.child.off("exit", onExit);
       if (error !== undefined) reject(error);
-      else resolve(line as string);
+      else resolve(match as RegExpExecArray);
     }
   });
-}
-
-/** Polls `probe` every 50 ms until it holds, for at most READY_MS. */
-async function until(probe: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + READY_MS;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${READY_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** A headless sway (pixman), run as nobody when we are root (sway refuses root). */
-async function startHeadlessSway(
-  width: number,
-  height: number,
-): Promise<{ env: NodeJS.ProcessEnv; runtimeDir: string }> {
-  if (!has("sway")) throw new Error("there is no Wayland desktop (WAYLAND_DISPLAY) and sway is not installed");
-  const runtimeDir = mkdtempSync(path.join(tmpdir(), "qubes-start-sway-"));
-  const home = mkdtempSync(path.join(tmpdir(), "qubes-start-home-"));
-  cleanups.push(() => rmSync(runtimeDir, { recursive: true, force: true }));
-  cleanups.push(() => rmSync(home, { recursive: true, force: true }));
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) for (const dir of [runtimeDir, home]) chownSync(dir, 65534, 65534);
-  chmodSync(runtimeDir, 0o700);
-  const config = path.join(home, "sway.cfg");
-  writeFileSync(
-    config,
-    [
-      "xwayland disable",
-      `output HEADLESS-1 resolution ${width}x${height} position 0 0`,
-      "output * bg #2e3436 solid_color",
-      'for_window [app_id=".*"] floating enable',
-      "",
-    ].join("\n"),
-  );
-  if (asRoot) chownSync(config, 65534, 65534);
-  const env = {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: home,
-    XDG_RUNTIME_DIR: runtimeDir,
-    WLR_BACKENDS: "headless",
-    WLR_RENDERER: "pixman",
-    WLR_LIBINPUT_NO_DEVICES: "1",
-  };
-  const [command, args] = asRoot
-    ? ["setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "sway", "-c", config]]
-    : ["sway", ["-c", config]];
-  const sway = start("sway", command, args, env);
-  const socket = path.join(runtimeDir, "wayland-1");
-  await Promise.race([
-    until(() => existsSync(socket), "sway's socket"),
-    new Promise<never>((_, reject) => sway.once("exit", (code) => reject(new Error(`sway exited (${code})`)))),
-  ]);
-  return { env: { XDG_RUNTIME_DIR: runtimeDir, WAYLAND_DISPLAY: "wayland-1" }, runtimeDir };
 }
 
 function stopAll(): Promise<void> {
@@ -184,101 +181,168 @@ function stopAll(): Promise<void> {
   });
 }
 
+interface StartOptions {
+  count: number;
+  labels: string[];
+  app: string[];
+  appName: string;
+  size: string;
+  port: number;
+  listen: string;
+  wayland: boolean;
+  verbose: boolean;
+}
+
+function parseOptions(argv: string[]): StartOptions | "help" {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      domains: { type: "string", default: "2" },
+      labels: { type: "string" },
+      app: { type: "string" },
+      size: { type: "string", default: "1280x800" },
+      port: { type: "string", default: "0" },
+      listen: { type: "string", default: "127.0.0.1" },
+      wayland: { type: "boolean", default: false },
+      verbose: { type: "boolean", short: "v", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help === true) return "help";
+  const count = Number(values.domains);
+  if (!/^\d+$/.test(values.domains) || count < 1 || count > DOMAIN_NAMES.length) {
+    throw new Error(`--domains must be 1..${DOMAIN_NAMES.length}, got "${values.domains}"`);
+  }
+  const labels = values.labels === undefined ? [...DEFAULT_LABELS] : values.labels.split(",");
+  for (const label of labels) {
+    if (labelByName(label) === undefined) {
+      throw new Error(`--labels: "${label}" is not a label (red orange yellow green gray blue purple black)`);
+    }
+  }
+  if (labels.length < count) throw new Error(`--labels names ${labels.length} colours for ${count} domains`);
+  if (!/^\d{3,5}x\d{3,5}$/.test(values.size)) throw new Error(`--size must be WxH, got "${values.size}"`);
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port) || port > 65535) throw new Error(`--port must be 0..65535, got "${values.port}"`);
+  let app: string[];
+  let appName: string;
+  if (values.app !== undefined) {
+    app = values.app.split(" ").filter((word) => word !== "");
+    if (app.length === 0) throw new Error("--app is empty");
+    appName = app[0] as string;
+  } else {
+    const installed = ["foot", "weston-terminal"].find(has);
+    app = installed !== undefined ? [installed] : [process.execPath, path.join(root, "bin", "qubes-demo-app.js")];
+    appName = installed ?? "qubes-demo-app";
+  }
+  return {
+    count,
+    labels,
+    app,
+    appName,
+    size: values.size,
+    port,
+    listen: values.listen,
+    wayland: values.wayland,
+    verbose: values.verbose,
+  };
+}
+
 async function main(): Promise<number> {
-  let values;
+  let options: StartOptions | "help";
   try {
-    ({ values } = parseArgs({
-      options: {
-        domains: { type: "string", default: "2" },
-        app: { type: "string" },
-        size: { type: "string", default: "1280x800" },
-        headless: { type: "boolean", default: false },
-        "vnc-port": { type: "string", default: "5900" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
+    options = parseOptions(process.argv.slice(2));
   } catch (error) {
-    process.stderr.write(`npm start: ${(error as Error).message}\n`);
+    process.stderr.write(`npm start: ${(error as Error).message}\n(npm start -- --help for the options)\n`);
     return 2;
   }
-  if (values.help === true) {
+  if (options === "help") {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const count = Number(values.domains);
-  if (!Number.isInteger(count) || count < 1 || count > DOMAINS.length) {
-    process.stderr.write(`npm start: --domains must be 1..${DOMAINS.length}, got "${values.domains}"\n`);
-    return 2;
-  }
-  const size = /^(\d+)x(\d+)$/.exec(values.size);
-  if (size === null || Number(size[1]) < 320 || Number(size[2]) < 240) {
-    process.stderr.write(`npm start: --size must be WxH of at least 320x240, got "${values.size}"\n`);
-    return 2;
-  }
-  const vncPort = Number(values["vnc-port"]);
-  if (!Number.isInteger(vncPort) || vncPort < 0 || vncPort > 65535) {
-    process.stderr.write(`npm start: --vnc-port must be 0..65535, got "${values["vnc-port"]}"\n`);
-    return 2;
-  }
-  const app = values.app ?? ["foot", "weston-terminal", "weston-simple-shm"].find(has);
-  if (app === undefined) {
-    process.stderr.write("npm start: no app to run: install foot or weston, or name one with --app\n");
-    return 2;
-  }
+  const log: Logger = pino({ name: "npm-start", level: options.verbose ? "trace" : "info" }, logDestination());
+  const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
-  const interrupted = new Promise<"stop">((resolve) => {
-    process.once("SIGINT", () => resolve("stop"));
-    process.once("SIGTERM", () => resolve("stop"));
-  });
+  let interruptedBy: (() => void) | undefined;
+  const interrupted = new Promise<"stop">((resolve) => (interruptedBy = () => resolve("stop")));
+  process.once("SIGINT", () => interruptedBy?.());
+  process.once("SIGTERM", () => interruptedBy?.());
 
   const socketDir = mkdtempSync(path.join(tmpdir(), "qubes-start-vchan-"));
   cleanups.push(() => rmSync(socketDir, { recursive: true, force: true }));
+  const node = process.execPath;
   try {
     let host: NodeJS.ProcessEnv;
-    let swayRuntime: string | null = null;
-    if (!values.headless && process.env.WAYLAND_DISPLAY !== undefined && process.env.WAYLAND_DISPLAY !== "") {
-      host = { WAYLAND_DISPLAY: process.env.WAYLAND_DISPLAY, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR };
-      process.stdout.write(`on the Wayland desktop ${process.env.WAYLAND_DISPLAY}\n`);
+    let desktop: ReturnType<typeof start> | null = null;
+    if (options.wayland) {
+      const display = process.env.WAYLAND_DISPLAY ?? "";
+      if (display === "") throw new Error("--wayland: WAYLAND_DISPLAY is not set");
+      host = { WAYLAND_DISPLAY: display, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR };
+      say(`on the Wayland desktop ${display}`);
     } else {
-      const sway = await startHeadlessSway(Number(size[1]), Number(size[2]));
-      host = sway.env;
-      swayRuntime = sway.runtimeDir;
-      process.stdout.write(
-        `a headless sway, ${values.size}: XDG_RUNTIME_DIR=${sway.runtimeDir} WAYLAND_DISPLAY=wayland-1\n`,
+      const desktopDir = mkdtempSync(path.join(tmpdir(), "qubes-start-desktop-"));
+      cleanups.push(() => rmSync(desktopDir, { recursive: true, force: true }));
+      const socket = path.join(desktopDir, "wayland-qubes-desktop");
+      desktop = start(
+        log.child({ part: "desktop" }),
+        "qubes-gui-desktop",
+        node,
+        [
+          path.join(root, "bin", "qubes-gui-desktop.js"),
+          "--socket",
+          socket,
+          "--size",
+          options.size,
+          "--port",
+          String(options.port),
+          "--listen",
+          options.listen,
+          ...(options.verbose ? ["-v", "-v"] : []),
+        ],
+        { PATH: process.env.PATH, HOME: desktopDir, LANG: "C.UTF-8" },
       );
-      if (vncPort !== 0 && has("wayvnc")) {
-        start("wayvnc", "wayvnc", ["127.0.0.1", String(vncPort)], {
-          PATH: process.env.PATH,
-          HOME: sway.runtimeDir,
-          ...host,
-        });
-        process.stdout.write(`see it with a VNC viewer at 127.0.0.1:${vncPort}\n`);
+      const ready = await Promise.race([waitForLine(desktop, /open (http:\/\/\S+)/, "the desktop's URL"), interrupted]);
+      if (ready === "stop") {
+        await stopAll();
+        return 0;
       }
-      process.stdout.write(
-        `screenshot: XDG_RUNTIME_DIR=${sway.runtimeDir} WAYLAND_DISPLAY=wayland-1 grim desktop.png\n`,
-      );
+      host = { WAYLAND_DISPLAY: socket };
+      say(`qubes-gui-desktop: ${options.size}, Wayland socket ${socket}`);
+      say(`open ${ready[1]}`);
     }
-    const node = process.execPath;
-    const started: Array<Promise<string>> = [];
-    for (let i = 0; i < count; i++) {
-      const { name, label } = DOMAINS[i] as (typeof DOMAINS)[number];
+
+    // The global clipboard every guid shares: it crosses domains only on the user's Ctrl+Shift+C/V.
+    const clipboardDir = path.join(socketDir, "clipboard");
+    mkdirSync(clipboardDir, { mode: 0o700 });
+    const shown: Array<Promise<unknown>> = [];
+    for (let i = 0; i < options.count; i++) {
+      const name = DOMAIN_NAMES[i] as string;
+      const label = options.labels[i] as string;
       const domain = FIRST_DOMAIN_ID + i;
       const domainDir = path.join(socketDir, `domain-${name}`);
       mkdirSync(domainDir, { mode: 0o700 });
+      const domainLog = log.child({ qube: name });
       const guid = start(
-        `${name} guid`,
+        domainLog.child({ part: "guid" }),
+        `${name}'s qubes-guid`,
         node,
-        [path.join(root, "bin", "qubes-guid.js"), "-d", String(domain), "-N", name, "-l", label],
-        {
-          ...process.env,
-          ...host,
-          VCHAN_SOCKET_DIR: socketDir,
-          VCHAN_DOMAIN: String(GUI_DOMAIN),
-        },
+        [
+          path.join(root, "bin", "qubes-guid.js"),
+          "-d",
+          String(domain),
+          "-N",
+          name,
+          "-l",
+          label,
+          "--clipboard-dir",
+          clipboardDir,
+          ...(options.verbose ? ["-v", "-v", "-v"] : ["-v"]),
+        ],
+        { ...process.env, ...host, VCHAN_SOCKET_DIR: socketDir, VCHAN_DOMAIN: String(GUI_DOMAIN) },
       );
-      started.push(waitForLine(guid, /agent connected/, `${name}'s agent connecting to its guid`));
+      const connected = waitForLine(guid, /agent connected/, `${name}'s agent connecting to its guid`);
       start(
-        `${name} agent`,
+        domainLog.child({ part: "agent" }),
+        `${name}'s qubes-gui-agent`,
         node,
         [
           path.join(root, "bin", "qubes-gui-agent.js"),
@@ -287,7 +351,8 @@ async function main(): Promise<number> {
           "--wayland-display",
           path.join(domainDir, "wayland-qubes"),
           "--",
-          ...app.split(" "),
+          ...options.app,
+          ...(options.appName === "qubes-demo-app" ? ["--name", name] : []),
         ],
         {
           PATH: process.env.PATH,
@@ -296,37 +361,29 @@ async function main(): Promise<number> {
           XDG_RUNTIME_DIR: domainDir,
           VCHAN_SOCKET_DIR: socketDir,
           VCHAN_DOMAIN: String(domain),
+          QUBES_VM_NAME: name,
+          ...(options.verbose ? { WAYLAND_DEBUG: "server" } : {}),
         },
       );
+      say(`${name}: a domain (${label}) running ${options.appName}, its agent and its qubes-guid`);
+      shown.push(connected);
+      // On our desktop we see each domain's first window arrive.
+      if (desktop !== null) {
+        shown.push(
+          waitForLine(
+            desktop,
+            new RegExp(`window shown.*\\[${name}\\]|\\[${name}\\].*window shown`),
+            `a window of ${name} on the desktop`,
+          ),
+        );
+      }
     }
-    const outcome = await Promise.race([Promise.all(started), interrupted]);
+    const outcome = await Promise.race([Promise.all(shown), interrupted]);
     if (outcome === "stop") {
       await stopAll();
       return 0;
     }
-    if (swayRuntime !== null) {
-      // On our own sway we can see the windows arrive.
-      const runtime = swayRuntime;
-      const swaymsg = (args: string[]): string => {
-        const sock = readdirSync(runtime).find((file) => file.startsWith("sway-ipc."));
-        if (sock === undefined) return "";
-        return spawnSync("swaymsg", args, {
-          env: { ...process.env, SWAYSOCK: path.join(runtime, sock) },
-          encoding: "utf8",
-        }).stdout;
-      };
-      await until(() => {
-        const tree = swaymsg(["-r", "-t", "get_tree"]);
-        return DOMAINS.slice(0, count).every(({ name }) => tree.includes(`"app_id": "${name}:`));
-      }, "every domain's window on sway");
-      // sway centres floating windows on top of each other: cascade them, one domain after the other.
-      DOMAINS.slice(0, count).forEach(({ name }, i) =>
-        swaymsg([`[app_id="^${name}:"]`, "move", "position", String(40 + i * 160), String(40 + i * 120)]),
-      );
-    }
-    process.stdout.write(
-      `ready: ${count} domains, each with its app (${app}) shown in its label colour; Ctrl+C stops\n`,
-    );
+    say(`ready: ${options.count} domains, each with its app shown in its label colour; Ctrl+C stops`);
     await interrupted;
     await stopAll();
     return 0;
