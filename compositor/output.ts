@@ -60,14 +60,8 @@ export function createOutputGlobals(display: Display, initial: Size): Output {
     // Flags: current | preferred; refresh in mHz.
     output.send("mode", 3, size.width, size.height, OUTPUT_REFRESH_MHZ);
   };
-  const sendDone = (output: Resource<"wl_output">): void => {
-    if (output.version >= 2) output.send("done");
-  };
-
-  display.createGlobal("wl_output", 4, (output) => {
-    outputs.add(output);
-    output.events.destroy.add(() => outputs.delete(output));
-    output.implement({ release: () => undefined });
+  // The physical size follows the pixel size (96 dpi): apps that size fonts by DPI see the same DPI at every size.
+  const sendGeometry = (output: Resource<"wl_output">): void => {
     output.send(
       "geometry",
       0,
@@ -79,6 +73,16 @@ export function createOutputGlobals(display: Display, initial: Size): Output {
       "qubes-gui-agent",
       0,
     );
+  };
+  const sendDone = (output: Resource<"wl_output">): void => {
+    if (output.version >= 2) output.send("done");
+  };
+
+  display.createGlobal("wl_output", 4, (output) => {
+    outputs.add(output);
+    output.events.destroy.add(() => outputs.delete(output));
+    output.implement({ release: () => undefined });
+    sendGeometry(output);
     sendMode(output);
     if (output.version >= 2) output.send("scale", 1);
     if (output.version >= 4) {
@@ -121,6 +125,7 @@ export function createOutputGlobals(display: Display, initial: Size): Output {
         if (entry.resource.version < 3) entry.resource.send("done");
       }
       for (const output of outputs) {
+        sendGeometry(output);
         sendMode(output);
         sendDone(output);
       }
