@@ -9,7 +9,8 @@
  * the buffer it shows, until the app commits a new one), so the output can
  * be recomposed from the apps' own pools whenever anything moves. Damage in
  * output coordinates collects until the end of the turn, then one pass
- * redraws exactly the damaged rectangles, bottom window first: each pixel an
+ * redraws exactly the damaged rectangles, bottom window first (from the
+ * topmost opaque layer that covers a rectangle whole): each pixel an
  * app committed is copied at most once per output frame, straight from its
  * pool into the output. The apps' frame callbacks are released after the
  * pass, so they are paced by the output.
@@ -390,12 +391,7 @@ export class Desktop implements ViewerOutput, ViewerInput {
     let commitTimeNs: bigint | null = null;
     const words = new Uint32Array(this.pixels.buffer, this.pixels.byteOffset, this.width * this.height);
     const drawList = this.#drawList();
-    for (const rect of damage) {
-      for (let y = rect.y; y < rect.y + rect.height; y++) {
-        words.fill(BACKGROUND, y * this.width + rect.x, y * this.width + rect.x + rect.width);
-      }
-      for (const placed of drawList) this.#draw(placed, rect, words);
-    }
+    for (const rect of damage) this.#paint(rect, drawList, words);
     for (const placed of drawList) {
       placed.drawn = this.#windowRect(placed);
       if (placed.pendingCommitNs !== null && (commitTimeNs === null || placed.pendingCommitNs < commitTimeNs)) {
@@ -403,12 +399,13 @@ export class Desktop implements ViewerOutput, ViewerInput {
       }
       placed.pendingCommitNs = null;
     }
-    this.events.frame.emit({ damage, commitTimeNs });
+    // The apps' pixels are in the output now: their next frames may come (the viewer reads the output, not them).
     for (const placed of this.#placed.values()) {
       if (!placed.committed) continue;
       placed.committed = false;
       placed.shell.frameDone();
     }
+    this.events.frame.emit({ damage, commitTimeNs });
   }
 
   /** The shown windows in drawing order: each toplevel, bottom first, then its popups. */
@@ -422,43 +419,76 @@ export class Desktop implements ViewerOutput, ViewerInput {
     return list;
   }
 
-  /** Draws the part of a window inside the output rectangle `clip`. */
-  #draw(placed: Placed, clip: Rect, words: Uint32Array): void {
-    if (placed.bar !== null && placed.shell.kind === "toplevel") {
-      const bar = this.#barRect(placed);
-      const part = intersect(intersect(bar, clip), { ...bar, width: placed.bar.width });
-      if (!isEmpty(part)) {
-        for (let y = part.y; y < part.y + part.height; y++) {
-          const from = (y - bar.y) * placed.bar.width * 4 + (part.x - bar.x) * 4;
-          placed.bar.pixels.copy(this.pixels, (y * this.width + part.x) * 4, from, from + part.width * 4);
+  /**
+   * What is drawn inside the output rectangle `clip`, bottom first: title
+   * bars and the windows' layers, each clipped to `clip`. Only the topmost
+   * opaque one that covers all of `clip` and those above it are drawn (the
+   * rest would be painted over): a full update of a window's content is one
+   * copy, whatever lies under it.
+   */
+  #paint(clip: Rect, drawList: readonly Placed[], words: Uint32Array): void {
+    const parts: Array<{ area: Rect; opaque: boolean; draw: (area: Rect) => void }> = [];
+    for (const placed of drawList) {
+      const barPixels = placed.bar;
+      if (barPixels !== null && placed.shell.kind === "toplevel") {
+        const bar = this.#barRect(placed);
+        const area = intersect(intersect(bar, clip), { ...bar, width: barPixels.width });
+        if (!isEmpty(area)) {
+          parts.push({
+            area,
+            opaque: true,
+            draw: (part) => {
+              for (let y = part.y; y < part.y + part.height; y++) {
+                const from = (y - bar.y) * barPixels.width * 4 + (part.x - bar.x) * 4;
+                barPixels.pixels.copy(this.pixels, (y * this.width + part.x) * 4, from, from + part.width * 4);
+              }
+            },
+          });
         }
+      }
+      const content = intersect(this.#contentRect(placed), clip);
+      if (isEmpty(content)) continue;
+      for (const layer of placed.hold?.layers() ?? []) {
+        const source = layer.pixels;
+        const originX = placed.x + layer.x;
+        const originY = placed.y + layer.y;
+        const area = intersect(content, { x: originX, y: originY, width: source.width, height: source.height });
+        if (isEmpty(area)) continue;
+        parts.push({
+          area,
+          opaque: !source.hasAlpha,
+          draw: (part) => {
+            const sourceX = part.x - originX;
+            const sourceY = part.y - originY;
+            const bytes = source.rows(sourceY, part.height);
+            const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+            if (source.hasAlpha) {
+              blendPremultiplied(view, source.stride, sourceX, sourceY, words, this.width, part);
+              return;
+            }
+            for (let row = 0; row < part.height; row++) {
+              const from = (sourceY + row) * source.stride + sourceX * 4;
+              view.copy(this.pixels, ((part.y + row) * this.width + part.x) * 4, from, from + part.width * 4);
+            }
+          },
+        });
       }
     }
-    const content = intersect(this.#contentRect(placed), clip);
-    if (isEmpty(content)) return;
-    const layers = placed.hold?.layers() ?? null;
-    if (layers === null) return;
-    for (const layer of layers) {
-      const source = layer.pixels;
-      const area = intersect(content, {
-        x: placed.x + layer.x,
-        y: placed.y + layer.y,
-        width: source.width,
-        height: source.height,
-      });
-      if (isEmpty(area)) continue;
-      const sourceX = area.x - placed.x - layer.x;
-      const sourceY = area.y - placed.y - layer.y;
-      const bytes = source.rows(sourceY, area.height);
-      const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      if (!source.hasAlpha) {
-        for (let row = 0; row < area.height; row++) {
-          const from = (sourceY + row) * source.stride + sourceX * 4;
-          view.copy(this.pixels, ((area.y + row) * this.width + area.x) * 4, from, from + area.width * 4);
-        }
-      } else {
-        blendPremultiplied(view, source.stride, sourceX, sourceY, words, this.width, area);
+    let first = parts.length - 1;
+    while (first >= 0) {
+      const part = parts[first] as (typeof parts)[number];
+      if (part.opaque && part.area.width === clip.width && part.area.height === clip.height) break;
+      first--;
+    }
+    if (first < 0) {
+      for (let y = clip.y; y < clip.y + clip.height; y++) {
+        words.fill(BACKGROUND, y * this.width + clip.x, y * this.width + clip.x + clip.width);
       }
+      first = 0;
+    }
+    for (let i = first; i < parts.length; i++) {
+      const part = parts[i] as (typeof parts)[number];
+      part.draw(part.area);
     }
   }
 
