@@ -6,175 +6,33 @@
  */
 import { once } from "node:events";
 
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
-import type { Session } from "../../guid/index.ts";
 import { createVchanServer } from "../../vchan/index.ts";
-import { listenAgentPeer, type AgentFramebuffer, type AgentPeer } from "../helpers/agent-peer.ts";
-import { screenshotSway, startSway, type RgbImage, type RunningCompositor } from "../helpers/compositors.ts";
+import type { AgentPeer } from "../helpers/agent-peer.ts";
+import { screenshotSway } from "../helpers/compositors.ts";
+import { frameMismatches, pixelAt, pollUntil, swaymsg, swayViews } from "../helpers/guid-harness.ts";
 import {
-  frameMismatches,
-  pixelAt,
-  pollUntil,
-  startGuidUnderTest,
-  swaymsg,
-  swayViews,
-  viewRect,
-  type GuidUnderTest,
-  type HarnessDomain,
-} from "../helpers/guid-harness.ts";
-import { temporaryDirectory, withStartup } from "../helpers/processes.ts";
+  BLUE,
+  BORDER,
+  GREEN,
+  GUI,
+  PERSONAL,
+  W1,
+  W2,
+  WORK,
+  contentMismatches,
+  patternColor,
+  useGuidSessions,
+} from "../helpers/guid-sessions.ts";
+import { withStartup } from "../helpers/processes.ts";
 
 // Real programs start here (compositors, wayvnc, agents, apps, xkbcli): their start-up may take what a
 // loaded machine needs; each event a test waits for keeps its own bound.
 vi.setConfig({ testTimeout: withStartup(30_000, 2), hookTimeout: withStartup(30_000, 3) });
 
-const GUI = 0;
-const WORK = 5;
-const PERSONAL = 6;
-const BLUE = 0x3465a4;
-const GREEN = 0x73d216;
-const BORDER = 2;
-const W1 = 0x00400001;
-const W2 = 0x00400002;
-
-let sway: RunningCompositor;
-let dir: { dir: string; remove: () => void };
-let under: GuidUnderTest | null = null;
-const peers: AgentPeer[] = [];
-
-beforeAll(async () => {
-  sway = await startSway({ width: 800, height: 600 });
-});
-afterAll(async () => {
-  await sway.stop();
-});
-beforeEach(() => {
-  dir = temporaryDirectory("guid-session-");
-});
-afterEach(async () => {
-  await under?.stop();
-  under = null;
-  for (const peer of peers.splice(0)) peer.close();
-  dir.remove();
-});
-
-async function startGuid(
-  domains: HarnessDomain[] = [{ domain: WORK, name: "work" }],
-  handshakeTimeoutMs?: number,
-): Promise<GuidUnderTest> {
-  under = await startGuidUnderTest(sway, {
-    socketDir: dir.dir,
-    domains,
-    ownDomain: GUI,
-    ...(handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs }),
-  });
-  return under;
-}
-
-async function agent(domain = WORK, version?: number): Promise<AgentPeer> {
-  const peer = await listenAgentPeer({
-    agentDomain: domain,
-    guiDomain: GUI,
-    socketDir: dir.dir,
-    ...(version === undefined ? {} : { version }),
-  });
-  peers.push(peer);
-  return peer;
-}
-
-function session(index = 0): Session {
-  const found = under?.guid.sessions[index];
-  if (found === undefined) throw new Error(`no session ${index}`);
-  return found;
-}
-
-/** Resolves at the next commit of `window` on the host, then lets sway see it; bounded. */
-async function nextCommit(index: number, window: number, timeoutMs = 10_000): Promise<void> {
-  const target = session(index);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      target.off("committed", onCommit);
-      reject(new Error(`no commit of window 0x${window.toString(16)} reached the host within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onCommit = (id: number): void => {
-      if (id !== window) return;
-      clearTimeout(timer);
-      target.off("committed", onCommit);
-      resolve();
-    };
-    target.on("committed", onCommit);
-  });
-  await under?.guid.display.roundtrip();
-}
-
-/** Shows a mapped window of `width`×`height` at (x, y) with a framebuffer drawn by `draw`; resolves when sway shows it. */
-async function showWindow(
-  peer: AgentPeer,
-  index: number,
-  id: number,
-  rect: { x: number; y: number; width: number; height: number },
-  options: { scattered?: boolean; title?: string; resClass?: string; draw?: (fb: AgentFramebuffer) => void } = {},
-): Promise<AgentFramebuffer> {
-  const framebuffer = peer.framebuffer(rect.width, rect.height, { scattered: options.scattered ?? false });
-  (options.draw ?? ((fb) => drawPattern(fb)))(framebuffer);
-  peer.create(id, rect);
-  peer.wmclass(id, options.resClass ?? "Test", options.resClass ?? "test");
-  peer.wmname(id, options.title ?? `window ${id.toString(16)}`);
-  peer.map(id);
-  const committed = nextCommit(index, id);
-  peer.windowDump(id, rect.width, rect.height, framebuffer.refs);
-  peer.shmimage(id, { x: 0, y: 0, width: rect.width, height: rect.height });
-  await committed;
-  return framebuffer;
-}
-
-/** Resolves once `window` has no damage waiting and no frame callback outstanding on the host. */
-async function settled(index: number, window: number): Promise<void> {
-  await pollUntil(
-    () => {
-      const host = session(index).windows?.get(window)?.host;
-      return host !== undefined && host !== null && !host.framePending && host.pendingDamage.length === 0;
-    },
-    `window 0x${window.toString(16)} to have no damage pending`,
-  );
-}
-
-/** A pattern no two nearby pixels share: every row and column differ. */
-function patternColor(x: number, y: number): number {
-  return ((x * 7) & 0xff) | (((y * 5) & 0xff) << 8) | ((((x + y) * 3) & 0xff) << 16);
-}
-
-function drawPattern(framebuffer: AgentFramebuffer): void {
-  for (let y = 0; y < framebuffer.height; y++) {
-    for (let x = 0; x < framebuffer.width; x++) framebuffer.setPixel(x, y, patternColor(x, y));
-  }
-}
-
-/** Pixels of the content at `origin` (screen) that differ from `expected(x, y)`. */
-function contentMismatches(
-  image: RgbImage,
-  origin: { x: number; y: number },
-  size: { width: number; height: number },
-  expected: (x: number, y: number) => number,
-): string[] {
-  const wrong: string[] = [];
-  for (let y = 0; y < size.height; y++) {
-    for (let x = 0; x < size.width; x++) {
-      const got = pixelAt(image, origin.x + x, origin.y + y);
-      if (got !== expected(x, y) && wrong.length < 10) wrong.push(`(${x},${y})=#${got.toString(16)}`);
-    }
-  }
-  return wrong;
-}
-
-async function viewOf(appId: string): Promise<{ x: number; y: number; width: number; height: number }> {
-  const view = await pollUntil(
-    async () => (await swayViews(sway)).find((candidate) => candidate.app_id === appId),
-    `sway to show a window with app_id ${appId}`,
-  );
-  return viewRect(view);
-}
+const sessions = useGuidSessions();
+const { startGuid, agent, session, nextCommit, showWindow, settled, viewOf } = sessions;
 
 describe("the handshake", () => {
   it("answers a 1.8 agent with version 1.8 and an xconf of the host output", async () => {
@@ -194,7 +52,10 @@ describe("the handshake", () => {
     peer.destroy(W1);
     peer.create(W2, { x: 0, y: 0, width: 50, height: 50 });
     peer.map(W2);
-    await pollUntil(async () => (await swayViews(sway)).some((view) => view.app_id === "work"), "window 2 on sway");
+    await pollUntil(
+      async () => (await swayViews(sessions.sway)).some((view) => view.app_id === "work"),
+      "window 2 on sessions.sway",
+    );
     expect(peer.destroyAcks).toBe(0);
   });
 
@@ -219,7 +80,7 @@ describe("the handshake", () => {
       domain: GUI,
       port: 6000,
       ownDomain: WORK,
-      socketDir: dir.dir,
+      socketDir: sessions.dir,
     });
     try {
       await startGuid(undefined, 300);
@@ -258,7 +119,7 @@ describe("windows on the host", () => {
     const rect = await viewOf("work:Test");
     expect(rect.width).toBe(200 + 2 * BORDER);
     expect(rect.height).toBe(150 + 2 * BORDER);
-    const image = await screenshotSway(sway);
+    const image = await screenshotSway(sessions.sway);
     expect(frameMismatches(image, rect, BORDER, BLUE)).toEqual([]);
     expect(
       contentMismatches(image, { x: rect.x + BORDER, y: rect.y + BORDER }, { width: 200, height: 150 }, patternColor),
@@ -287,7 +148,7 @@ describe("windows on the host", () => {
     await committed;
     await pollUntil(async () => {
       const rect = await viewOf("work:Test");
-      const image = await screenshotSway(sway);
+      const image = await screenshotSway(sessions.sway);
       return pixelAt(image, rect.x + BORDER + 70, rect.y + BORDER + 50) === 0x00ff00;
     }, "the green square on screen");
     expect(guid.guid.counters.frames).toBeGreaterThan(framesBefore);
@@ -313,7 +174,7 @@ describe("windows on the host", () => {
     await committed;
     expect(counters.bytesCopied - before).toBe(16 * 16 * 4);
     const rect = await viewOf("work:Test");
-    const image = await screenshotSway(sway);
+    const image = await screenshotSway(sessions.sway);
     expect(frameMismatches(image, rect, BORDER, BLUE)).toEqual([]);
     expect(
       contentMismatches(image, { x: rect.x + BORDER, y: rect.y + BORDER }, { width: 160, height: 100 }, (x, y) =>
@@ -326,7 +187,7 @@ describe("windows on the host", () => {
     const peer = await agent();
     await startGuid();
     await peer.handshake();
-    // Larger than sway's floating minimum (75x50), so that sway keeps the size.
+    // Larger than sessions.sway's floating minimum (75x50), so that sessions.sway keeps the size.
     peer.create(W1, { x: 0, y: 0, width: 100, height: 60 });
     peer.map(W1);
     peer.windowDump(W1, 0, 0, []);
@@ -334,7 +195,7 @@ describe("windows on the host", () => {
     let rect = await viewOf("work");
     const image = await pollUntil(async () => {
       rect = await viewOf("work");
-      const shot = await screenshotSway(sway);
+      const shot = await screenshotSway(sessions.sway);
       return rect.width === 104 && frameMismatches(shot, rect, BORDER, BLUE).length === 0 ? shot : undefined;
     }, "the frame on screen");
     expect(
@@ -351,13 +212,13 @@ describe("windows on the host", () => {
     peer.wmname(W1, Uint8Array.of(0x68, 0x69, 0xc3, 0xa9, 0x0a, 0x21));
     peer.map(W1);
     const view = await pollUntil(
-      async () => (await swayViews(sway)).find((candidate) => candidate.app_id === "work:Foot"),
-      "the window on sway",
+      async () => (await swayViews(sessions.sway)).find((candidate) => candidate.app_id === "work:Foot"),
+      "the window on sessions.sway",
     );
     expect(view.name).toBe("[work] hi___!");
     peer.wmname(W1, "[personal] bank");
     await pollUntil(
-      async () => (await swayViews(sway)).find((candidate) => candidate.name === "[work] [personal] bank"),
+      async () => (await swayViews(sessions.sway)).find((candidate) => candidate.name === "[work] [personal] bank"),
       "the new title",
     );
   });
@@ -370,7 +231,10 @@ describe("windows on the host", () => {
     peer.destroy(W1);
     await peer.waitFor(() => peer.destroyAcks === 1, "the DESTROY ack");
     expect(peer.messages("DESTROY", W1)).toHaveLength(1);
-    await pollUntil(async () => !(await swayViews(sway)).some((view) => view.app_id === "work:Test"), "no window");
+    await pollUntil(
+      async () => !(await swayViews(sessions.sway)).some((view) => view.app_id === "work:Test"),
+      "no window",
+    );
   });
 
   it("sends CLOSE when the user closes the window", async () => {
@@ -378,7 +242,7 @@ describe("windows on the host", () => {
     await startGuid();
     await peer.handshake();
     await showWindow(peer, 0, W1, { x: 0, y: 0, width: 50, height: 40 }, { resClass: "Closable" });
-    await swaymsg(sway, ['[app_id="work:Closable"]', "kill"]);
+    await swaymsg(sessions.sway, ['[app_id="work:Closable"]', "kill"]);
     await peer.waitForMessage("CLOSE", W1);
   });
 
@@ -387,14 +251,17 @@ describe("windows on the host", () => {
     const guid = await startGuid();
     await peer.handshake();
     await showWindow(peer, 0, W1, { x: 30, y: 20, width: 100, height: 80 }, { resClass: "Resizable" });
-    await swaymsg(sway, ['[app_id="work:Resizable"]', "resize", "set", "304", "204"]);
+    await swaymsg(sessions.sway, ['[app_id="work:Resizable"]', "resize", "set", "304", "204"]);
     const configure = await peer.waitForMessage("CONFIGURE", W1);
     expect(configure).toMatchObject({ x: 30, y: 20, width: 300, height: 200 });
     const droppedBefore = guid.guid.counters.dropped;
     peer.configure(W1, { x: 30, y: 20, width: 120, height: 90 });
     peer.configure(W1, { x: 30, y: 20, width: 300, height: 200 });
     peer.configure(W1, { x: 30, y: 20, width: 310, height: 210 });
-    await pollUntil(async () => (await viewOf("work:Resizable")).width === 314, "the agent's own resize on sway");
+    await pollUntil(
+      async () => (await viewOf("work:Resizable")).width === 314,
+      "the agent's own resize on sessions.sway",
+    );
     expect(guid.guid.counters.dropped).toBe(droppedBefore + 1);
   });
 
@@ -407,10 +274,13 @@ describe("windows on the host", () => {
     peer.windowHints(W1, { minWidth: 150, minHeight: 100, maxWidth: 300, maxHeight: 250 });
     peer.map(W1);
     await viewOf("work:Limited");
-    await swaymsg(sway, ['[app_id="work:Limited"]', "resize", "set", "600", "500"]);
+    await swaymsg(sessions.sway, ['[app_id="work:Limited"]', "resize", "set", "600", "500"]);
     const grown = await peer.waitForMessage("CONFIGURE", W1);
     expect(grown).toMatchObject({ width: 300, height: 250 });
-    await pollUntil(async () => (await viewOf("work:Limited")).width === 304, "sway to keep the window within its max");
+    await pollUntil(
+      async () => (await viewOf("work:Limited")).width === 304,
+      "sessions.sway to keep the window within its max",
+    );
   });
 
   it("shows fullscreen only when allow_fullscreen is set", async () => {
@@ -427,10 +297,11 @@ describe("windows on the host", () => {
     peer.windowFlags(W1, 1, 0);
     other.windowFlags(W1, 1, 0);
     await pollUntil(
-      async () => (await swayViews(sway)).find((view) => view.app_id === "personal:Test")?.fullscreen_mode === 1,
+      async () =>
+        (await swayViews(sessions.sway)).find((view) => view.app_id === "personal:Test")?.fullscreen_mode === 1,
       "the allowed window fullscreen",
     );
-    const work = (await swayViews(sway)).find((view) => view.app_id === "work:Test");
+    const work = (await swayViews(sessions.sway)).find((view) => view.app_id === "work:Test");
     expect(work?.fullscreen_mode).toBe(0);
   });
 });
@@ -450,10 +321,10 @@ describe("popups and override-redirect", () => {
     peer.shmimage(W2, { x: 0, y: 0, width: 80, height: 50 });
     await committed;
     const parent = await viewOf("work:Parent");
-    expect((await swayViews(sway)).filter((view) => view.app_id?.startsWith("work"))).toHaveLength(1);
+    expect((await swayViews(sessions.sway)).filter((view) => view.app_id?.startsWith("work"))).toHaveLength(1);
     const origin = { x: parent.x + BORDER + 50, y: parent.y + BORDER + 60 };
     const image = await pollUntil(async () => {
-      const shot = await screenshotSway(sway);
+      const shot = await screenshotSway(sessions.sway);
       return pixelAt(shot, origin.x + 40, origin.y + 25) === 0xff00ff ? shot : undefined;
     }, "the popup's pixels at the parent's offset");
     expect(frameMismatches(image, { x: origin.x - 2, y: origin.y - 2, width: 84, height: 54 }, BORDER, BLUE)).toEqual(
@@ -465,7 +336,7 @@ describe("popups and override-redirect", () => {
     peer.shmimage(W2, { x: 0, y: 0, width: 80, height: 1 });
     await edge;
     await pollUntil(
-      async () => pixelAt(await screenshotSway(sway), origin.x + 40, origin.y) === 0x00ffff,
+      async () => pixelAt(await screenshotSway(sessions.sway), origin.x + 40, origin.y) === 0x00ffff,
       "the popup's updated top row",
     );
   });
@@ -501,7 +372,7 @@ describe("one domain's fault", () => {
     expect(reason).toMatch(/BAD_LENGTH|length/);
     await work.whenDisconnected();
     await pollUntil(async () => {
-      const ids = (await swayViews(sway)).map((view) => view.app_id);
+      const ids = (await swayViews(sessions.sway)).map((view) => view.app_id);
       return !ids.includes("work:Victim") && ids.includes("personal:Kept");
     }, "work's window gone and personal's kept");
     expect(guid.guid.grants.counters.maps).toBeGreaterThan(0);
@@ -512,7 +383,7 @@ describe("one domain's fault", () => {
     await committed;
     const rect = await viewOf("personal:Kept");
     await pollUntil(
-      async () => pixelAt(await screenshotSway(sway), rect.x + BORDER + 5, rect.y + BORDER + 5) === 0x00ffff,
+      async () => pixelAt(await screenshotSway(sessions.sway), rect.x + BORDER + 5, rect.y + BORDER + 5) === 0x00ffff,
       "personal's update on screen",
     );
 
