@@ -351,6 +351,8 @@ export class WindowRegistry {
         this.#flags(window, message);
         return;
       case "DOCK":
+        // The validator took override-redirect away (a docked window is never one): so does the registry.
+        window.overrideRedirect = false;
         // Wayland has no XEmbed tray: a docked window stays known but is not shown.
         this.context.log.info({ window: window.id }, "a docked (tray) window is not shown: no tray on Wayland");
         return;
