@@ -15,7 +15,7 @@ export const benchDir = path.dirname(fileURLToPath(import.meta.url));
 
 /** What every case gets from the runner. */
 export interface BenchContext {
-  /** CI smoke run: few iterations, just proves the case runs. */
+  /** Quick run (`--quick`, alias `--smoke`; what CI runs): few iterations, just proves the case runs. */
   smoke: boolean;
   /** Picks an iteration count: `full` normally, `smoke` in a smoke run. */
   iterations(full: number, smoke?: number): number;
@@ -28,6 +28,8 @@ export interface Stats {
   p99: number;
   mean: number;
   min: number;
+  /** Filled by {@link stats} and {@link single}; optional so hand-built Stats still type-check. */
+  max?: number;
 }
 
 /** One figure of a case, with the baseline it is judged against. */
@@ -37,27 +39,78 @@ export interface BenchRow {
   /** Unit of median/p99, e.g. `µs`, `ms`, `MB/s`, `msg/s`. */
   unit: string;
   value: Stats;
-  baseline?: { name: string; value: Stats };
+  /**
+   * The samples `value` summarises, for the report's distribution charts.
+   * Optional: when a row's `value` came straight from {@link stats}, the
+   * runner finds its samples by itself (see {@link samplesOf}). The results
+   * file keeps at most {@link MAX_KEPT_SAMPLES} of them, ascending.
+   */
+  samples?: number[];
+  baseline?: { name: string; value: Stats; samples?: number[] };
   /** How the ratio reads: `lower` (time: value/baseline) or `higher` (rate: value/baseline). */
   better?: "lower" | "higher";
   /** Target for the ratio, e.g. `≤ 2` or `≥ 0.5`; informative, never a failure. */
   target?: string;
   /** Extra facts to print under the row (bytes copied, counts). */
   notes?: string[];
+  /**
+   * The series this row belongs to, for the report's curves and grouped bars:
+   * rows of one case with the same `group` (and unit) are one line of a
+   * scaling curve or one colour of a bar group, e.g. `qubes-gui-ts`,
+   * `waypipe`, `1 domain`. Rows without `group` are their own series.
+   */
+  group?: string;
+  /**
+   * The row's x value within its `group`: the number of windows or domains
+   * of a scaling curve, the size (e.g. pixels) of a waypipe comparison. Rows
+   * of a case that carry `x` are plotted as curves (median, with p99),
+   * sorted by `x`; in the waypipe section `x` picks the bar group.
+   */
+  x?: number;
+  /** What `x` counts, for the chart's axis, e.g. `windows`, `domains`, `megapixels`. */
+  xLabel?: string;
 }
 
-/** Median, p99, mean and min of samples. */
+/** How many samples per figure the results file keeps (evenly spaced in the sorted samples). */
+export const MAX_KEPT_SAMPLES = 2000;
+
+const statsSamples = new WeakMap<Stats, readonly number[]>();
+
+/** The (ascending) samples {@link stats} summarised into this very object, if it did. */
+export function samplesOf(value: Stats): readonly number[] | undefined {
+  return statsSamples.get(value);
+}
+
+/** At most `max` of the samples, ascending, evenly spaced in rank (always the min and the max). */
+export function keepSamples(samples: readonly number[], max = MAX_KEPT_SAMPLES): number[] {
+  const sorted = [...samples].sort((a, b) => a - b);
+  if (sorted.length <= max) return sorted;
+  const out: number[] = [];
+  for (let i = 0; i < max; i++) out.push(sorted[Math.round((i * (sorted.length - 1)) / (max - 1))] as number);
+  return out;
+}
+
+/** Median, p99, mean, min and max of samples. */
 export function stats(samples: readonly number[]): Stats {
   if (samples.length === 0) throw new Error("no samples");
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
   const mean = sorted.reduce((sum, x) => sum + x, 0) / sorted.length;
-  return { n: sorted.length, median: at(0.5), p99: at(0.99), mean, min: sorted[0] as number };
+  const out: Stats = {
+    n: sorted.length,
+    median: at(0.5),
+    p99: at(0.99),
+    mean,
+    min: sorted[0] as number,
+    max: sorted[sorted.length - 1] as number,
+  };
+  statsSamples.set(out, sorted);
+  return out;
 }
 
 /** A single figure as Stats (for rates measured once over a whole run). */
 export function single(value: number): Stats {
-  return { n: 1, median: value, p99: value, mean: value, min: value };
+  return { n: 1, median: value, p99: value, mean: value, min: value, max: value };
 }
 
 /** Runs `fn` `iterations` times after `warmup` runs; returns each run's duration in µs. */
@@ -103,12 +156,14 @@ export function compileC(name: string, source: string): string {
   return binary;
 }
 
-function format(x: number): string {
+/** A figure with 3–4 significant digits, as the report prints it. */
+export function format(x: number): string {
   if (x === 0) return "0";
   const magnitude = Math.abs(x);
   if (magnitude >= 1e6) return x.toExponential(3);
   if (magnitude >= 100) return x.toFixed(0);
   if (magnitude >= 10) return x.toFixed(1);
+  if (magnitude < 0.01) return x.toPrecision(2);
   return x.toFixed(2);
 }
 
@@ -116,6 +171,33 @@ function format(x: number): string {
 export function ratio(row: BenchRow): number | undefined {
   if (row.baseline === undefined) return undefined;
   return row.value.median / row.baseline.value.median;
+}
+
+/**
+ * Whether a row's ratio meets its target (`≤ 2`, `>= 0.5`, `< 1`, …):
+ * undefined when the row has no ratio or no target the runner can read.
+ */
+export function targetMet(row: BenchRow): boolean | undefined {
+  const r = ratio(row);
+  const match = /^\s*(≤|<=|<|≥|>=|>)\s*([0-9.]+)/.exec(row.target ?? "");
+  if (r === undefined || match === null) return undefined;
+  const bound = Number(match[2]);
+  switch (match[1]) {
+    case "≤":
+    case "<=":
+      return r <= bound;
+    case "<":
+      return r < bound;
+    case ">":
+      return r > bound;
+    default:
+      return r >= bound;
+  }
+}
+
+/** A ratio as printed: two decimals, two significant digits below 0.01, then `×`. */
+export function formatRatio(r: number): string {
+  return `${Math.abs(r) < 0.01 && r !== 0 ? r.toPrecision(2) : r.toFixed(2)}×`;
 }
 
 /** Formats rows as the report's lines. */
@@ -130,7 +212,7 @@ export function formatRows(rows: readonly BenchRow[]): string[] {
       lines.push(
         `    baseline ${row.baseline.name}: median ${format(row.baseline.value.median)} ${row.unit}, p99 ${format(row.baseline.value.p99)} ${row.unit}`,
       );
-      lines.push(`    ratio ${r.toFixed(2)}×${row.target !== undefined ? ` (target ${row.target})` : ""}`);
+      lines.push(`    ratio ${formatRatio(r)}${row.target !== undefined ? ` (target ${row.target})` : ""}`);
     }
     for (const note of row.notes ?? []) lines.push(`    ${note}`);
   }
