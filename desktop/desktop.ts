@@ -202,9 +202,14 @@ export class Desktop implements ViewerOutput, ViewerInput {
     const { shell } = placed;
     if (shell.kind === "toplevel") {
       if (!this.#stack.includes(placed)) {
-        const step = this.#cascade++ % 8;
-        placed.x = CASCADE_ORIGIN.x + step * CASCADE_STEP;
-        placed.y = CASCADE_ORIGIN.y + step * CASCADE_STEP;
+        // Cascade down and right; wrap while a window of this size still fits, shifted a little each round.
+        const step = this.#cascade++;
+        const across = Math.max(1, Math.floor((this.width - shell.size.width - CASCADE_ORIGIN.x) / CASCADE_STEP));
+        const down = Math.max(1, Math.floor((this.height - shell.size.height - CASCADE_ORIGIN.y) / CASCADE_STEP));
+        const diagonal = Math.min(across, down);
+        const round = Math.floor(step / diagonal);
+        placed.x = CASCADE_ORIGIN.x + (step % diagonal) * CASCADE_STEP + ((round * 8) % CASCADE_STEP);
+        placed.y = CASCADE_ORIGIN.y + (step % diagonal) * CASCADE_STEP;
         this.#stack.push(placed);
         this.#log.info(
           { title: shell.title, appId: shell.appId, pid: shell.pid, x: placed.x, y: placed.y, ...shell.size },
@@ -408,13 +413,23 @@ export class Desktop implements ViewerOutput, ViewerInput {
     this.events.frame.emit({ damage, commitTimeNs });
   }
 
-  /** The shown windows in drawing order: each toplevel, bottom first, then its popups. */
+  /** The shown windows in drawing order: each toplevel, bottom first, then its popups (one pass over the windows). */
   #drawList(): Placed[] {
+    const popups = new Map<ShellWindow, Placed[]>();
+    for (const placed of this.#placed.values()) {
+      if (placed.shell.kind !== "popup" || !placed.shell.mapped) continue;
+      let root = placed.shell.parent;
+      while (root !== null && root.kind === "popup") root = root.parent;
+      if (root === null) continue;
+      const list = popups.get(root);
+      if (list === undefined) popups.set(root, [placed]);
+      else list.push(placed);
+    }
     const list: Placed[] = [];
     for (const placed of this.#stack) {
       if (!placed.shell.mapped) continue;
       list.push(placed);
-      for (const popup of this.#popupsOf(placed)) list.push(popup);
+      for (const popup of popups.get(placed.shell) ?? []) list.push(popup);
     }
     return list;
   }
@@ -429,6 +444,17 @@ export class Desktop implements ViewerOutput, ViewerInput {
   #paint(clip: Rect, drawList: readonly Placed[], words: Uint32Array): void {
     const parts: Array<{ area: Rect; opaque: boolean; draw: (area: Rect) => void }> = [];
     for (const placed of drawList) {
+      // Most windows miss most rectangles: rule them out before any work.
+      const top = placed.shell.kind === "toplevel" ? placed.y - TITLE_BAR_HEIGHT : placed.y;
+      const { width, height } = placed.shell.size;
+      if (
+        placed.x >= clip.x + clip.width ||
+        top >= clip.y + clip.height ||
+        placed.x + width <= clip.x ||
+        placed.y + height <= clip.y
+      ) {
+        continue;
+      }
       const barPixels = placed.bar;
       if (barPixels !== null && placed.shell.kind === "toplevel") {
         const bar = this.#barRect(placed);
