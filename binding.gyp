@@ -11,7 +11,8 @@
         "native/src/sockets.cc",
         "native/src/xen.cc",
         "native/src/runs.cc",
-        "native/src/xenvchan.cc"
+        "native/src/xenvchan.cc",
+        "native/src/copy.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

@@ -184,4 +184,22 @@ export interface NativeBinding {
 
   /** libxenvchan; only `compiled: false` when its header was absent at build time. */
   xenVchan: XenVchanBinding;
+
+  /**
+   * Copies `rows` rows of `rowBytes` bytes from `source` (the first at
+   * `sourceOffset`, then every `sourceStride` bytes) to `target` (from
+   * `targetOffset`, every `targetStride` bytes), in one call: bytes copied.
+   * Every figure is an integer in 0..2^31-1; RangeError when a row is longer
+   * than a stride (more than one row) or the rectangle does not fit a buffer.
+   */
+  copyRect(
+    source: Uint8Array,
+    sourceOffset: number,
+    sourceStride: number,
+    target: Uint8Array,
+    targetOffset: number,
+    targetStride: number,
+    rowBytes: number,
+    rows: number,
+  ): number;
 }

@@ -355,3 +355,51 @@ export function munmapRuns(buffer: ArrayBuffer): void {
 
 /** libxenvchan (`compiled` false when its header was absent at build time). */
 export const xenVchan: XenVchanBinding = binding.xenVchan;
+
+/** A rectangle of rows in a byte buffer: the first row at `offset`, the next `stride` bytes further. */
+export interface StridedBytes {
+  readonly bytes: Uint8Array;
+  /** Byte offset of the first row's first byte. */
+  readonly offset: number;
+  /** Bytes from one row to the next. */
+  readonly stride: number;
+}
+
+function checkCopyFigure(value: number, name: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) {
+    throw new RangeError(`${name} must be an integer in 0..2147483647, got ${String(value)}`);
+  }
+}
+
+function checkStrided(side: StridedBytes, name: string, rowBytes: number, rows: number): void {
+  if (!(side.bytes instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
+  checkCopyFigure(side.offset, `${name} offset`);
+  checkCopyFigure(side.stride, `${name} stride`);
+  if (rows > 1 && side.stride < rowBytes) throw new RangeError(`${name} stride ${side.stride} < row ${rowBytes}`);
+  if (rows > 0 && rowBytes > 0 && side.offset + (rows - 1) * side.stride + rowBytes > side.bytes.length) {
+    throw new RangeError(`${rows} rows of ${rowBytes} bytes do not fit ${name} (${side.bytes.length} bytes)`);
+  }
+}
+
+/**
+ * Copies `rows` rows of `rowBytes` bytes from `source` to `target`, each
+ * with its own stride, in one native call (one memmove per row, one for the
+ * whole block when both strides equal the row): a rectangle narrower than
+ * its buffer costs no view per row. Returns the bytes copied.
+ */
+export function copyRect(source: StridedBytes, target: StridedBytes, rowBytes: number, rows: number): number {
+  checkCopyFigure(rowBytes, "rowBytes");
+  checkCopyFigure(rows, "rows");
+  checkStrided(source, "source", rowBytes, rows);
+  checkStrided(target, "target", rowBytes, rows);
+  return binding.copyRect(
+    source.bytes,
+    source.offset,
+    source.stride,
+    target.bytes,
+    target.offset,
+    target.stride,
+    rowBytes,
+    rows,
+  );
+}

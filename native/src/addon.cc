@@ -1,6 +1,6 @@
 // Entry point of the qubes_native addon: memfd/mmap, eventfd, libuv polling,
-// AF_UNIX sockets with SCM_RIGHTS, and Xen grant devices. The TypeScript
-// contract is native/addon.d.ts.
+// AF_UNIX sockets with SCM_RIGHTS, Xen grant devices, and strided copies.
+// The TypeScript contract is native/addon.d.ts.
 #include "common.h"
 
 namespace qubes {
@@ -16,6 +16,7 @@ class Addon : public Napi::Addon<Addon> {
     InitXen(env, exports);
     InitRuns(env, exports);
     InitXenVchan(env, exports, &data_);
+    InitCopy(env, exports);
   }
 
  private:

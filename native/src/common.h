@@ -49,5 +49,6 @@ void InitSockets(Napi::Env env, Napi::Object exports);
 void InitXen(Napi::Env env, Napi::Object exports);
 void InitRuns(Napi::Env env, Napi::Object exports);
 void InitXenVchan(Napi::Env env, Napi::Object exports, AddonData* data);
+void InitCopy(Napi::Env env, Napi::Object exports);
 
 }  // namespace qubes
