@@ -31,11 +31,12 @@ export interface PixelSource {
    */
   readonly bytes: Uint8Array;
   /**
-   * The same bytes with at least rows [y, y + count) ready: a scaled
-   * surface is resampled row by row as rows are asked for, so a copy in
-   * slices pays for each row when it copies it.
+   * The same bytes with at least rows [y, y + count), columns [x, x +
+   * width) ready (all columns when x and width are left out): a scaled
+   * surface is resampled as pixels are asked for, so a copy pays for the
+   * rectangle it copies (a commit's damage, a slice of it), not the surface.
    */
-  rows(y: number, count: number): Uint8Array;
+  rows(y: number, count: number, x?: number, width?: number): Uint8Array;
   /** Bytes per row. */
   readonly stride: number;
   /** Pixels. */

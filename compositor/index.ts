@@ -47,3 +47,4 @@ export { area, contains, intersect, isEmpty, union, type Rect } from "./geometry
 export { defaultPositioner, positionPopup, type PositionerState } from "./positioner.ts";
 export { KeymapError, compileKeymap, parseModifierKeys, type Keymap, type KeymapNames } from "./keymap.ts";
 export { MAX_DAMAGE_RECTS, coalesceDamage } from "./damage.ts";
+export { copyPixelRows } from "./surface.ts";

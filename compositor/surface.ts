@@ -18,6 +18,7 @@ import {
   type Resource,
   type ShmBuffer,
 } from "../wayland/index.ts";
+import { copyRect, type StridedBytes } from "../native/index.ts";
 import type { Rect } from "./geometry.ts";
 import { intersect, isEmpty, union } from "./geometry.ts";
 import type { PixelSource } from "./api.ts";
@@ -177,7 +178,7 @@ export class Surface {
   viewport: Viewport = { source: null, destination: null };
   viewportResource: Resource<"wp_viewport"> | null = null;
   /** Where a scaled surface's resampled pixels go (reused while the size stays). */
-  private readonly scratch: { bytes: Uint8Array | null } = { bytes: null };
+  private readonly scratch: ResampleScratch = resampleScratch();
   /** Damage applied since the shell last took it, in surface coordinates. */
   damage: Rect[] = [];
   /** Frame callbacks of applied commits, waiting for a frame to be done. */
@@ -513,12 +514,31 @@ function clampRect(x: number, y: number, width: number, height: number): Rect {
 }
 
 /**
+ * Where a scaled surface's resampled pixels go, kept while the size stays
+ * (most surfaces are never scaled: nothing is allocated for them), with the
+ * source column of each target column for the last mapping it was made for.
+ */
+interface ResampleScratch {
+  bytes: Uint8Array | null;
+  columns: Int32Array | null;
+  /** What `columns` was made for: source x and width, target width, buffer width. */
+  columnsFor: readonly [number, number, number, number] | null;
+}
+
+/** An empty {@link ResampleScratch}. */
+function resampleScratch(): ResampleScratch {
+  return { bytes: null, columns: null, columnsFor: null };
+}
+
+/**
  * The surface's content at its logical size: a view of the buffer when the
  * buffer's pixels map 1:1 onto the surface (scale 1, no viewport or an
  * integer crop of the same size), else a nearest-neighbour resample of the
  * source rectangle into `scratch` (viewport scaling, buffer scale ≠ 1),
- * done row by row as rows are read. Null when the pool's file shrank under
- * the buffer.
+ * done as pixels are read: `rows(y, count, x, width)` resamples only that
+ * rectangle (a commit's damage), and each row remembers the span of columns
+ * already resampled for this commit, so nothing is resampled twice. Null
+ * when the pool's file shrank under the buffer.
  */
 function pixelSource(
   shm: ShmBuffer,
@@ -526,7 +546,7 @@ function pixelSource(
   source: Viewport["source"],
   width: number,
   height: number,
-  scratch: { bytes: Uint8Array | null },
+  scratch: ResampleScratch,
 ): PixelSource | null {
   const bytes = shm.bytes();
   if (bytes === undefined) return null;
@@ -550,43 +570,67 @@ function pixelSource(
   if (scratch.bytes === null || scratch.bytes.length !== size) scratch.bytes = new Uint8Array(size);
   const target = scratch.bytes;
   const out = new Uint32Array(target.buffer, target.byteOffset, width * height);
-  // Rows are resampled when first read: a copy in slices pays for each row when it copies it.
-  const ready = new Uint8Array(height);
-  // The source column of each target column, worked out once.
-  const columns = new Int32Array(width);
-  for (let x = 0; x < width; x++) columns[x] = Math.min(shm.width - 1, Math.floor(sx + ((x + 0.5) * sw) / width));
+  // The source column of each target column, worked out once per mapping (not per commit).
+  const key = scratch.columnsFor;
+  let columns = scratch.columns;
+  if (columns === null || key === null || key[0] !== sx || key[1] !== sw || key[2] !== width || key[3] !== shm.width) {
+    columns = new Int32Array(width);
+    for (let x = 0; x < width; x++) columns[x] = Math.min(shm.width - 1, Math.floor(sx + ((x + 0.5) * sw) / width));
+    scratch.columns = columns;
+    scratch.columnsFor = [sx, sw, width, shm.width];
+  }
+  const sourceColumns = columns;
+  // Per row, the span [left, right) of columns resampled for this commit (empty: right ≤ left).
+  const spans = new Int32Array(2 * height);
   let complete = false;
-  const resample = (from: number, to: number): void => {
-    if (complete || from >= to) return;
+  const resample = (from: number, to: number, left: number, right: number): void => {
+    if (complete || from >= to || left >= right) return;
     // The pool may have been mapped again (grown) since the commit: read through its current mapping.
     const current = shm.bytes();
     if (current === undefined) return;
     const aligned = current.byteOffset % 4 === 0 && shm.stride % 4 === 0;
     const input = aligned ? new Uint32Array(current.buffer, current.byteOffset, current.byteLength >> 2) : null;
-    const view = new DataView(current.buffer, current.byteOffset, current.byteLength);
+    const view = input === null ? new DataView(current.buffer, current.byteOffset, current.byteLength) : null;
     const rowWords = shm.stride >> 2;
-    for (let y = from; y < to; y++) {
-      if (ready[y] === 1) continue;
-      ready[y] = 1;
-      const by = Math.min(shm.height - 1, Math.floor(sy + ((y + 0.5) * sh) / height));
+    const columnsOf = (y: number, by: number, a: number, b: number): void => {
       const row = y * width;
       if (input !== null) {
         const sourceRow = by * rowWords;
-        for (let x = 0; x < width; x++) out[row + x] = input[sourceRow + (columns[x] as number)] as number;
+        for (let x = a; x < b; x++) out[row + x] = input[sourceRow + (sourceColumns[x] as number)] as number;
+      } else if (view !== null) {
+        for (let x = a; x < b; x++)
+          out[row + x] = view.getUint32(by * shm.stride + (sourceColumns[x] as number) * 4, true);
+      }
+    };
+    for (let y = from; y < to; y++) {
+      const doneLeft = spans[2 * y] as number;
+      const doneRight = spans[2 * y + 1] as number;
+      if (doneLeft <= left && right <= doneRight) continue;
+      const by = Math.min(shm.height - 1, Math.floor(sy + ((y + 0.5) * sh) / height));
+      if (doneRight > doneLeft && left <= doneRight && right >= doneLeft) {
+        // Touching what is done: resample the missing ends only; the span grows to cover both.
+        if (left < doneLeft) columnsOf(y, by, left, doneLeft);
+        if (right > doneRight) columnsOf(y, by, doneRight, right);
+        spans[2 * y] = Math.min(left, doneLeft);
+        spans[2 * y + 1] = Math.max(right, doneRight);
       } else {
-        for (let x = 0; x < width; x++)
-          out[row + x] = view.getUint32(by * shm.stride + (columns[x] as number) * 4, true);
+        columnsOf(y, by, left, right);
+        // Apart from what is done: the row remembers the wider of the two spans.
+        if (right - left > doneRight - doneLeft) {
+          spans[2 * y] = left;
+          spans[2 * y + 1] = right;
+        }
       }
     }
   };
   return {
     get bytes(): Uint8Array {
-      resample(0, height);
+      resample(0, height, 0, width);
       complete = true;
       return target;
     },
-    rows(y: number, count: number): Uint8Array {
-      resample(Math.max(0, y), Math.min(height, y + count));
+    rows(y: number, count: number, x = 0, columnCount = width - x): Uint8Array {
+      resample(Math.max(0, y), Math.min(height, y + count), Math.max(0, x), Math.min(width, x + columnCount));
       return target;
     },
     stride: width * 4,
@@ -594,6 +638,16 @@ function pixelSource(
     height,
     hasAlpha,
   };
+}
+
+/**
+ * Copies `rows` rows of `rowBytes` bytes between two pixel buffers of their
+ * own strides in one native call (no view per row): how a consumer copies a
+ * damaged rectangle of a {@link PixelSource} (the agent into its granted
+ * framebuffers). Returns the bytes copied; RangeError when it does not fit.
+ */
+export function copyPixelRows(source: StridedBytes, target: StridedBytes, rowBytes: number, rows: number): number {
+  return copyRect(source, target, rowBytes, rows);
 }
 
 /** What the surface layer tells the compositor. */

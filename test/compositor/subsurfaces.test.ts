@@ -248,6 +248,59 @@ describe("a client of ours with a subsurface", () => {
     expect(last.resized).toBe(true);
   });
 
+  it("resamples only the rectangle a consumer reads of a scaled surface, then the rest when all bytes are read", async () => {
+    const connection = await connect({ display: under.compositor.socketPath });
+    clients.push(connection);
+    const compositor = connection.bind("wl_compositor", 5);
+    const pool = new ClientShmPool(connection.bind("wl_shm", 1), 2 * 80 * 60 * 4);
+    const windowReady = new Promise<ShellWindow>((resolve) => under.compositor.events.newWindow.add(resolve));
+    const surface = compositor.request("create_surface");
+    const xdgSurface = connection.bind("xdg_wm_base", 5).request("get_xdg_surface", surface);
+    xdgSurface.request("get_toplevel");
+    const configured = new Promise<number>((resolve) => xdgSurface.on("configure", resolve));
+    surface.request("commit");
+    xdgSurface.request("ack_configure", await configured);
+    // Buffer scale 2: an 80×60 buffer is a 40×30 surface.
+    surface.request("set_buffer_scale", 2);
+    const first = pool.createBuffer(0, 80, 60, 320, SHM_FORMAT_XRGB8888);
+    fill(first.bytes, 80, 60, (x, y) => (x << 8) | y);
+    surface.request("attach", first.proxy, 0, 0);
+    surface.request("commit");
+    const window = await windowReady;
+    /** What a consumer reads during the signal: the words of the scratch after rows(), then after bytes. */
+    const reads: Array<{ afterRows: Uint32Array; afterAll: Uint32Array; stride: number }> = [];
+    window.events.commit.add((commit) => {
+      const pixels = commit.layers[0]!.pixels;
+      const words = (bytes: Uint8Array): Uint32Array =>
+        new Uint32Array(bytes.slice(0, pixels.stride * pixels.height).buffer);
+      const afterRows = words(pixels.rows(10, 5, 20, 6));
+      reads.push({ afterRows, afterAll: words(pixels.bytes), stride: pixels.stride });
+      setImmediate(() => window.frameDone(Date.now()));
+    });
+    const second = pool.createBuffer(80 * 60 * 4, 80, 60, 320, SHM_FORMAT_XRGB8888);
+    fill(second.bytes, 80, 60, (x, y) => 0x1000000 | (x << 8) | y);
+    surface.request("attach", second.proxy, 0, 0);
+    surface.request("damage_buffer", 40, 20, 12, 10);
+    surface.request("commit");
+    await connection.roundtrip();
+    // The window's first commit may be heard too (all of it read then): the last read is the damaged one's.
+    expect(reads.length).toBeGreaterThanOrEqual(1);
+    const { afterRows, afterAll, stride } = reads.at(-1)!;
+    expect(stride).toBe(40 * 4);
+    const at = (words: Uint32Array, x: number, y: number): number => words[y * 40 + x]! & 0x1ffffff;
+    // Nearest neighbour at pixel centres: surface (x, y) reads buffer (2x + 1, 2y + 1).
+    const fresh = (x: number, y: number): number => 0x1000000 | ((2 * x + 1) << 8) | (2 * y + 1);
+    for (let y = 0; y < 30; y++) {
+      for (let x = 0; x < 40; x++) {
+        const inside = x >= 20 && x < 26 && y >= 10 && y < 15;
+        // Inside: the new buffer's pixels; outside: not resampled for this commit (the older pixels, or zeros).
+        if (inside) expect(at(afterRows, x, y), `(${x}, ${y}) after rows()`).toBe(fresh(x, y));
+        else expect(at(afterRows, x, y) & 0x1000000, `(${x}, ${y}) after rows()`).toBe(0);
+        expect(at(afterAll, x, y), `(${x}, ${y}) after bytes`).toBe(fresh(x, y));
+      }
+    }
+  });
+
   it("damages where a subsurface was when it hides, the whole window when the geometry moves, and merges many rectangles", async () => {
     const connection = await connect({ display: under.compositor.socketPath });
     clients.push(connection);
