@@ -101,7 +101,11 @@ export interface AgentCounters {
   dumps: number;
   /** Framebuffers allocated (granted). */
   framebuffers: number;
-  /** Time the last commit took in the bridge, from the commit signal to its last SHMIMAGE written (ns). */
+  /**
+   * Time the last commit took in the bridge, from the commit signal to its
+   * last SHMIMAGE written (ns); measured only while `onCommitTimed` is set
+   * (the clock is read twice per commit then), else left as it was.
+   */
   lastCommitNanos: number;
   /** Commits whose copy went on after the commit signal, over later turns of the event loop. */
   slicedCopies: number;
@@ -129,7 +133,7 @@ interface CopyJob {
   remaining: Rect[];
   /** Bands copied into the shown framebuffer, announced by SHMIMAGE when the job is complete. */
   readonly copied: Rect[];
-  /** process.hrtime.bigint() at the commit signal that started the job. */
+  /** process.hrtime.bigint() at the commit signal that started the job; 0n when no one times commits. */
   readonly started: bigint;
 }
 
@@ -254,7 +258,11 @@ export class WindowBridge {
     );
   }
 
-  /** Told the duration (ns) of every commit the bridge handles, from the commit signal to its last SHMIMAGE written. */
+  /**
+   * Told the duration (ns) of every commit the bridge handles, from the
+   * commit signal to its last SHMIMAGE written. Timing costs two clock reads
+   * per commit: only commits that start while it is set are timed.
+   */
   onCommitTimed: ((nanos: number) => void) | null = null;
 
   /** The daemon link now in use, if any. */
@@ -287,13 +295,16 @@ export class WindowBridge {
     this.#forgetDaemonState();
     this.#pointerWindow = null;
     link.on("message", (message) => this.#handle(message));
-    for (const window of this.#byShell.values()) {
-      window.created = false;
-      window.mapped = false;
-      window.dumpPending = true;
-      window.cursor = -1;
-      if (window.shell.mapped) this.#replay(window);
-    }
+    // The replay of every window in one write.
+    link.batch(() => {
+      for (const window of this.#byShell.values()) {
+        window.created = false;
+        window.mapped = false;
+        window.dumpPending = true;
+        window.cursor = -1;
+        if (window.shell.mapped) this.#replay(window);
+      }
+    });
   }
 
   /**
@@ -555,7 +566,7 @@ export class WindowBridge {
         // A new size needs new pages: the whole window is copied, then dumped.
         remaining: fresh ? [bounds] : coalesceDamage(commit.damage, bounds),
         copied: [],
-        started: process.hrtime.bigint(),
+        started: this.onCommitTimed === null ? 0n : process.hrtime.bigint(),
       };
       window.job = job;
     }
@@ -640,7 +651,8 @@ export class WindowBridge {
         for (const layer of layers) {
           const pixels = layer.pixels;
           const source: PixelBuffer = {
-            bytes: pixels.rows(band.y - layer.y, rows),
+            // Only the band's pixels: a scaled surface resamples that rectangle, not its whole rows.
+            bytes: pixels.rows(band.y - layer.y, rows, band.x - layer.x, band.width),
             stride: pixels.stride,
             width: pixels.width,
             height: pixels.height,
@@ -694,20 +706,32 @@ export class WindowBridge {
       window.dumpPending = true;
       // Its pages are revoked once every dump naming them is acknowledged.
       previous?.destroy();
-      this.#beforeImages(window);
-      this.#sendShmimage(window, { x: 0, y: 0, width: job.width, height: job.height });
-    } else {
-      this.#beforeImages(window);
-      // Whole app frames: one SHMIMAGE per damaged rectangle, once all of it is in.
-      for (const rect of coalesceDamage(job.copied, { x: 0, y: 0, width: job.width, height: job.height })) {
-        this.#sendShmimage(window, rect);
-      }
     }
+    const link = this.#link;
+    // The commit's messages (a MAP or CONFIGURE first, a WINDOW_DUMP, its SHMIMAGEs) in one write.
+    if (link === null) this.#announceImages(window, job);
+    else link.batch(() => this.#announceImages(window, job));
     job.hold?.release();
-    this.counters.lastCommitNanos = Number(process.hrtime.bigint() - job.started);
     if (job.hold !== null) this.counters.slicedCopies += 1;
-    this.onCommitTimed?.(this.counters.lastCommitNanos);
+    const timed = this.onCommitTimed;
+    if (timed !== null && job.started !== 0n) {
+      this.counters.lastCommitNanos = Number(process.hrtime.bigint() - job.started);
+      timed(this.counters.lastCommitNanos);
+    }
     window.shell.frameDone();
+  }
+
+  /** A complete job's messages: what must come first, then one SHMIMAGE per damaged rectangle (the whole of a new framebuffer). */
+  #announceImages(window: QubesWindow, job: CopyJob): void {
+    this.#beforeImages(window);
+    if (job.fresh) {
+      if (job.target !== null) this.#sendShmimage(window, { x: 0, y: 0, width: job.width, height: job.height });
+      return;
+    }
+    // Whole app frames: one SHMIMAGE per damaged rectangle, once all of it is in.
+    for (const rect of coalesceDamage(job.copied, { x: 0, y: 0, width: job.width, height: job.height })) {
+      this.#sendShmimage(window, rect);
+    }
   }
 
   /** What must reach the daemon before a window's images: its MAP, and its real size. */

@@ -2,7 +2,8 @@
  * One connection of the agent to a GUI daemon over a vchan: the agent's side
  * of the handshake (its version word; the daemon's negotiated version and
  * xconf), the decoder of daemon messages, and an output queue that writes
- * what the ring takes and keeps the rest until the daemon reads.
+ * what the ring takes and keeps the rest until the daemon reads. Messages
+ * sent in one {@link DaemonLink.batch} go out in one write.
  */
 import { EventEmitter } from "node:events";
 
@@ -51,8 +52,10 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
   readonly #vchan: Vchan;
   readonly #decoder: StreamDecoder;
   readonly #readBuffer: Uint8Array;
-  /** Encodes each message into one reused buffer (made once the version is known). */
+  /** Encodes messages into one reused buffer (made once the version is known); written after each send, or at a batch's end. */
   #encoder: MessageEncoder | null = null;
+  /** Depth of {@link DaemonLink.batch} calls in progress: while above 0, sends only encode. */
+  #batching = 0;
   readonly #writer: VchanWriter;
   #closed = false;
   #negotiated = 0;
@@ -90,11 +93,25 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
   send(message: Message): void {
     if (this.#closed) return;
     if (this.version === 0) throw new Error(`cannot send ${message.type} before the handshake finished`);
-    this.counters.messagesSent += 1;
     this.#encoder ??= new MessageEncoder({ from: "agent", version: this.version });
     this.#encoder.encode(message);
-    this.#write(this.#encoder.bytes());
-    this.#encoder.clear();
+    this.counters.messagesSent += 1;
+    if (this.#batching === 0) this.#writeEncoded();
+  }
+
+  /**
+   * Runs `fn`, and writes every message it sends at its end, in order, as
+   * one buffer: one write (one sendmsg on the socket vchan) for a commit's
+   * SHMIMAGEs and what precedes them, instead of one per message. Nests.
+   */
+  batch(fn: () => void): void {
+    this.#batching += 1;
+    try {
+      fn();
+    } finally {
+      this.#batching -= 1;
+      if (this.#batching === 0) this.#writeEncoded();
+    }
   }
 
   /** Ends the link and closes the vchan (idempotent). */
@@ -106,6 +123,14 @@ export class DaemonLink extends EventEmitter<DaemonLinkEvents> {
     this.#writer.close();
     this.#vchan.close();
     this.emit("close", reason);
+  }
+
+  /** Writes the messages encoded so far (if any) and starts the encoder over. */
+  #writeEncoded(): void {
+    const encoder = this.#encoder;
+    if (encoder === null || encoder.length === 0) return;
+    if (!this.#closed) this.#write(encoder.bytes());
+    encoder.clear();
   }
 
   /** Writes what the ring takes now and queues a copy of the rest (`bytes` may be reused by the caller). */
