@@ -79,7 +79,8 @@ async function run(context: BenchContext, placement: Placement): Promise<BenchRo
       const inAgent: number[] = [];
       agent.bridge.onCommitTimed = (nanos) => inAgent.push(nanos / 1000);
       app.stdin?.write(`${kind} ${count}\n`);
-      const starts = (await appLine("its commit times")).split(" ").map(BigInt);
+      // Paced by frame callbacks on the agent's 60 Hz clock: `count` frames take count / 60 s, and twice that is the bound.
+      const starts = (await appLine("its commit times", 20_000 + count * 34)).split(" ").map(BigInt);
       agent.bridge.onCommitTimed = null;
       if (agent.counters.shmimages - first !== count) throw new Error("one SHMIMAGE per commit expected");
       daemon.stdin?.write(`times ${first} ${count}\n`);

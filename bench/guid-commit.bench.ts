@@ -141,6 +141,7 @@ export default async function guidCommit(context: BenchContext): Promise<BenchRo
         notes: [
           `bytes copied by guid per frame: ${copied(afterFull, afterSmall, small.length)}`,
           `memcpy of the 16,384 damaged bytes: median ${stats(memcpySmall).median.toFixed(2)} µs`,
+          "placement: free (the four processes and the C pair unpinned, the scheduler spreads them over the CPUs)",
         ],
       },
       {

@@ -25,6 +25,7 @@ import sharp from "sharp";
 import {
   clampOutputSize,
   coalesceDamage,
+  copyPixelRows,
   createCompositor,
   intersect,
   isEmpty,
@@ -202,14 +203,10 @@ export class Desktop implements ViewerOutput, ViewerInput {
     const { shell } = placed;
     if (shell.kind === "toplevel") {
       if (!this.#stack.includes(placed)) {
-        // Cascade down and right; wrap while a window of this size still fits, shifted a little each round.
-        const step = this.#cascade++;
-        const across = Math.max(1, Math.floor((this.width - shell.size.width - CASCADE_ORIGIN.x) / CASCADE_STEP));
-        const down = Math.max(1, Math.floor((this.height - shell.size.height - CASCADE_ORIGIN.y) / CASCADE_STEP));
-        const diagonal = Math.min(across, down);
-        const round = Math.floor(step / diagonal);
-        placed.x = CASCADE_ORIGIN.x + (step % diagonal) * CASCADE_STEP + ((round * 8) % CASCADE_STEP);
-        placed.y = CASCADE_ORIGIN.y + (step % diagonal) * CASCADE_STEP;
+        // Eight places down and right from the top-left corner, then the first again.
+        const step = this.#cascade++ % 8;
+        placed.x = CASCADE_ORIGIN.x + step * CASCADE_STEP;
+        placed.y = CASCADE_ORIGIN.y + step * CASCADE_STEP;
         this.#stack.push(placed);
         this.#log.info(
           { title: shell.title, appId: shell.appId, pid: shell.pid, x: placed.x, y: placed.y, ...shell.size },
@@ -464,10 +461,16 @@ export class Desktop implements ViewerOutput, ViewerInput {
             area,
             opaque: true,
             draw: (part) => {
-              for (let y = part.y; y < part.y + part.height; y++) {
-                const from = (y - bar.y) * barPixels.width * 4 + (part.x - bar.x) * 4;
-                barPixels.pixels.copy(this.pixels, (y * this.width + part.x) * 4, from, from + part.width * 4);
-              }
+              copyPixelRows(
+                {
+                  bytes: barPixels.pixels,
+                  offset: (part.y - bar.y) * barPixels.width * 4 + (part.x - bar.x) * 4,
+                  stride: barPixels.width * 4,
+                },
+                { bytes: this.pixels, offset: (part.y * this.width + part.x) * 4, stride: this.width * 4 },
+                part.width * 4,
+                part.height,
+              );
             },
           });
         }
@@ -486,16 +489,18 @@ export class Desktop implements ViewerOutput, ViewerInput {
           draw: (part) => {
             const sourceX = part.x - originX;
             const sourceY = part.y - originY;
-            const bytes = source.rows(sourceY, part.height);
-            const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+            const bytes = source.rows(sourceY, part.height, sourceX, part.width);
             if (source.hasAlpha) {
-              blendPremultiplied(view, source.stride, sourceX, sourceY, words, this.width, part);
+              blendPremultiplied(bytes, source.stride, sourceX, sourceY, words, this.width, part);
               return;
             }
-            for (let row = 0; row < part.height; row++) {
-              const from = (sourceY + row) * source.stride + sourceX * 4;
-              view.copy(this.pixels, ((part.y + row) * this.width + part.x) * 4, from, from + part.width * 4);
-            }
+            // One native call: a memmove per row, straight from the app's pool into the output.
+            copyPixelRows(
+              { bytes, offset: sourceY * source.stride + sourceX * 4, stride: source.stride },
+              { bytes: this.pixels, offset: (part.y * this.width + part.x) * 4, stride: this.width * 4 },
+              part.width * 4,
+              part.height,
+            );
           },
         });
       }
@@ -635,7 +640,7 @@ function clampInt(value: number, min: number, max: number): number {
 
 /** Blends a premultiplied ARGB8888 block (BGRA bytes) over the output's BGRX words. */
 function blendPremultiplied(
-  source: Buffer,
+  source: Uint8Array,
   stride: number,
   sourceX: number,
   sourceY: number,
