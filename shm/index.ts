@@ -32,12 +32,15 @@ export {
 } from "./environment.ts";
 export {
   connectWhenListening,
+  acceptAllowedPeer,
+  allowedPeerUids,
   listenReplacing,
   unlinkIfOwn,
   unlinkStale,
   whenReadable,
   type BoundListener,
   type ConnectOptions,
+  type RefusedPeer,
 } from "./rendezvous.ts";
 export {
   DEFAULT_MAX_GRANTED_PAGES,

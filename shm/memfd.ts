@@ -26,7 +26,15 @@ import path from "node:path";
 import * as native from "../native/index.ts";
 import { checkDomainId, ownDomainFromEnvironment, socketDirectoryFromEnvironment } from "./environment.ts";
 import { ShmError } from "./errors.ts";
-import { connectWhenListening, listenReplacing, unlinkIfOwn, whenReadable, type BoundListener } from "./rendezvous.ts";
+import {
+  acceptAllowedPeer,
+  allowedPeerUids,
+  connectWhenListening,
+  listenReplacing,
+  unlinkIfOwn,
+  whenReadable,
+  type BoundListener,
+} from "./rendezvous.ts";
 import {
   MAX_REFS_PER_MAP,
   type ContiguousRange,
@@ -489,9 +497,11 @@ export class MemfdGrantTable implements GrantTable {
       const listener = listenReplacing(grantSocketPath(this.socketDir, this.domain, peer, this.poolName), 16);
       const listenFd = listener.fd;
       const hello = new Uint8Array(new Uint32Array([HELLO_MAGIC, FORMAT_VERSION, this.domain, peer]).buffer);
+      const allowed = allowedPeerUids();
       const listenPoll = new native.Poll(listenFd, () => {
         for (;;) {
-          const connection = native.accept(listenFd);
+          // Only the users allowed get the pool and table fds; anyone else is hung up on.
+          const connection = acceptAllowedPeer(listenFd, allowed);
           if (connection === null) return;
           try {
             native.sendmsg(connection, hello, [poolFd, tableFd]);

@@ -6,8 +6,14 @@
  * from nobody: a stale socket (nobody listening) is replaced, but a socket a
  * live process serves, or a file that is not a socket, is an error, so that a
  * second process with the same domain ids cannot cut the first one off.
+ *
+ * Access: a rendezvous hands out a domain's grant pool and table, or a vchan,
+ * read-write. Its socket is made mode 0600 as soon as it is bound, and every
+ * connection is checked with SO_PEERCRED before anything is sent: only this
+ * process's own user, root (who can read any process's memory anyway) and
+ * the users QUBES_PEER_UIDS names get an answer; anyone else is hung up on.
  */
-import { lstatSync, statSync, unlinkSync } from "node:fs";
+import { chmodSync, lstatSync, statSync, unlinkSync } from "node:fs";
 import { constants } from "node:os";
 
 import * as native from "../native/index.ts";
@@ -196,6 +202,8 @@ export function listenReplacing(path: string, backlog: number): BoundListener {
       continue;
     }
     try {
+      // Only this user may connect (root may anyway); the peer check at accept covers the instant before.
+      chmodSync(path, 0o600);
       const stats = statSync(path);
       return { fd, path, dev: stats.dev, ino: stats.ino };
     } catch (error) {
@@ -215,5 +223,57 @@ export function unlinkIfOwn(listener: BoundListener): void {
     if (stats.dev === listener.dev && stats.ino === listener.ino) unlinkSync(listener.path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+}
+
+/**
+ * The users whose processes a rendezvous answers: this process's own, root,
+ * and those of QUBES_PEER_UIDS (comma-separated uids), for a machine that
+ * runs domains as users of their own. Throws a RangeError naming the
+ * variable when it is malformed.
+ */
+export function allowedPeerUids(env: NodeJS.ProcessEnv = process.env): ReadonlySet<number> {
+  const allowed = new Set<number>([process.getuid?.() ?? 0, 0]);
+  const raw = env["QUBES_PEER_UIDS"];
+  if (raw === undefined || raw.trim() === "") return allowed;
+  for (const part of raw.split(",")) {
+    const text = part.trim();
+    const uid = Number(text);
+    if (!/^\d{1,10}$/.test(text) || uid > 0xfffffffe) {
+      throw new RangeError(`QUBES_PEER_UIDS must be comma-separated uids, got ${JSON.stringify(raw)}`);
+    }
+    allowed.add(uid);
+  }
+  return allowed;
+}
+
+/** A connection a rendezvous hung up on: who it came from. */
+export interface RefusedPeer {
+  pid: number;
+  uid: number;
+}
+
+/**
+ * Accepts the next waiting connection on `listenFd` whose peer (SO_PEERCRED)
+ * is one of `allowed`; connections from anyone else are closed at once and
+ * told to `onRefused`. Returns null when no connection is waiting.
+ */
+export function acceptAllowedPeer(
+  listenFd: number,
+  allowed: ReadonlySet<number>,
+  onRefused?: (peer: RefusedPeer) => void,
+): number | null {
+  for (;;) {
+    const fd = native.accept(listenFd);
+    if (fd === null) return null;
+    let credentials: { pid: number; uid: number } | null = null;
+    try {
+      credentials = native.peerCredentials(fd);
+    } catch {
+      credentials = null;
+    }
+    if (credentials !== null && allowed.has(credentials.uid)) return fd;
+    native.close(fd);
+    onRefused?.({ pid: credentials?.pid ?? 0, uid: credentials?.uid ?? -1 });
   }
 }

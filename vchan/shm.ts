@@ -30,6 +30,8 @@ import {
   connectWhenListening,
   ownDomainFromEnvironment,
   socketDirectoryFromEnvironment,
+  acceptAllowedPeer,
+  allowedPeerUids,
   listenReplacing,
   unlinkIfOwn,
   whenReadable,
@@ -218,6 +220,8 @@ export class ShmVchan extends VchanBase {
   readonly #waitPoll: native.Poll;
   /** Listening socket while a server waits (null otherwise), and its poll. */
   #listener: BoundListener | null;
+  /** The users whose connection a server answers (see shm/'s acceptAllowedPeer). */
+  readonly #allowedPeers = allowedPeerUids();
   #listenPoll: native.Poll | null = null;
   /** The rendezvous connection, kept as the death watch (-1 before/after). */
   #watchFd = -1;
@@ -552,7 +556,8 @@ export class ShmVchan extends VchanBase {
   /** Server: the one client arrived; hand it the control page ref and the eventfds. */
   #onListen(): void {
     if (this.#listener === null) return;
-    const fd = native.accept(this.#listener.fd);
+    // A connection from a user not allowed is hung up on, and the server keeps waiting for its client.
+    const fd = acceptAllowedPeer(this.#listener.fd, this.#allowedPeers);
     if (fd === null) return;
     this.#listenPoll?.close();
     this.#listenPoll = null;
@@ -658,6 +663,7 @@ export function createShmServer(options: VchanServerOptions & ShmVchanExtra): Sh
     opened.push(serverToClient);
     const clientToServer = native.eventfdCreate();
     opened.push(clientToServer);
+    allowedPeerUids(); // A malformed QUBES_PEER_UIDS is an error here, before the socket is made.
     const listener = listenReplacing(shmVchanSocketPath(socketDir, own, domain, port), 1);
     const hello = new Uint8Array(new Uint32Array([HELLO_MAGIC, HELLO_VERSION, shared.refs[0] as number, 0]).buffer);
     return new ShmVchan({

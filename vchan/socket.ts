@@ -25,6 +25,8 @@ import {
   connectWhenListening,
   ownDomainFromEnvironment,
   socketDirectoryFromEnvironment,
+  acceptAllowedPeer,
+  allowedPeerUids,
   listenReplacing,
   unlinkIfOwn,
   type BoundListener,
@@ -76,6 +78,8 @@ export class SocketVchan extends VchanBase {
   #fd = -1;
   /** The listening socket while a server waits, or null. */
   #listener: BoundListener | null = null;
+  /** The users whose connection a server answers (see shm/'s acceptAllowedPeer). */
+  readonly #allowedPeers = allowedPeerUids();
   #poll: native.Poll | null = null;
   #pollEvents = 0;
   #state: VchanState;
@@ -230,7 +234,8 @@ export class SocketVchan extends VchanBase {
 
   #onListen(): void {
     if (this.#listener === null) return;
-    const fd = native.accept(this.#listener.fd);
+    // A connection from a user not allowed is hung up on, and the server keeps waiting for its client.
+    const fd = acceptAllowedPeer(this.#listener.fd, this.#allowedPeers);
     if (fd === null) return;
     // One connection only: stop listening and take the name away.
     this.#poll?.close();
@@ -382,6 +387,7 @@ export function createSocketServer(options: VchanServerOptions): SocketVchan {
   const readSize = powerOfTwoAtLeast(checkMin(options.readMin, "readMin"), 4096);
   const writeSize = powerOfTwoAtLeast(checkMin(options.writeMin, "writeMin"), 4096);
   const socketPath = vchanSocketPath(options.socketDir ?? socketDirectoryFromEnvironment(), own, domain, port);
+  allowedPeerUids(); // A malformed QUBES_PEER_UIDS is an error here, before anything is made.
   const listener = listenReplacing(socketPath, 1);
   return new SocketVchan("server", domain, port, socketPath, readSize, writeSize, -1, listener);
 }
