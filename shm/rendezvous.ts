@@ -12,6 +12,8 @@
  * connection is checked with SO_PEERCRED before anything is sent: only this
  * process's own user, root (who can read any process's memory anyway) and
  * the users QUBES_PEER_UIDS names get an answer; anyone else is hung up on.
+ * Clients check the server the same way, so that a socket another user put
+ * at the name first is never taken for the domain's.
  */
 import { chmodSync, lstatSync, statSync, unlinkSync } from "node:fs";
 import { constants } from "node:os";
@@ -30,12 +32,21 @@ export interface ConnectOptions {
  * Connects a non-blocking stream socket to `path`, retrying while the path
  * does not exist or nobody listens (ENOENT, ECONNREFUSED) or the backlog is
  * full; any other error rejects. Resolves with the connected fd (owned by the
- * caller).
+ * caller). The server's user (SO_PEERCRED) must be one a rendezvous answers
+ * (see {@link allowedPeerUids}): a socket another user put at `path` is
+ * refused with an error of code UNTRUSTED_PEER.
  */
 export function connectWhenListening(path: string, options: ConnectOptions = {}): Promise<number> {
   const maxDelay = options.maxRetryDelayMs ?? 10;
   const signal = options.signal;
   return new Promise((resolve, reject) => {
+    let allowed: ReadonlySet<number>;
+    try {
+      allowed = allowedPeerUids();
+    } catch (error) {
+      reject(error as Error);
+      return;
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     let delay = 1;
     const onAbort = (): void => {
@@ -62,6 +73,21 @@ export function connectWhenListening(path: string, options: ConnectOptions = {})
       }
       if (connected) {
         signal?.removeEventListener("abort", onAbort);
+        // The server too must be one of ours: another user may have put a socket at this name first.
+        const server = serverCredentials(fd);
+        if (server === null || !allowed.has(server.uid)) {
+          native.close(fd);
+          reject(
+            Object.assign(
+              new Error(
+                `${path} is served by ${server === null ? "an unknown user" : `uid ${server.uid}`}, ` +
+                  "not by this user, root or QUBES_PEER_UIDS: refused",
+              ),
+              { code: "UNTRUSTED_PEER" },
+            ),
+          );
+          return;
+        }
         resolve(fd);
         return;
       }
@@ -275,5 +301,14 @@ export function acceptAllowedPeer(
     if (credentials !== null && allowed.has(credentials.uid)) return fd;
     native.close(fd);
     onRefused?.({ pid: credentials?.pid ?? 0, uid: credentials?.uid ?? -1 });
+  }
+}
+
+/** The peer credentials of a connected socket, or null when the kernel will not say. */
+function serverCredentials(fd: number): { pid: number; uid: number } | null {
+  try {
+    return native.peerCredentials(fd);
+  } catch {
+    return null;
   }
 }

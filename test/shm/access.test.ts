@@ -4,7 +4,7 @@
  * up on before anything is sent, while the allowed peer still gets through.
  * The other user is a real process run as nobody (uid 65534) by setpriv.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, statSync } from "node:fs";
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MemfdGrantTable, allowedPeerUids, grantSocketPath } from "../../shm/index.ts";
 import { VCHAN_CONNECTED, connectSocketClient, createSocketServer, type Vchan } from "../../vchan/index.ts";
 import { requireProgram } from "../helpers/compositors.ts";
-import { finished, temporaryDirectory, within, withStartup } from "../helpers/processes.ts";
+import { finished, temporaryDirectory, whenReady, within, withStartup } from "../helpers/processes.ts";
 
 const NOBODY = 65534;
 const GRANTER = 3;
@@ -39,6 +39,21 @@ async function connectAsNobody(path: string): Promise<string> {
   );
   const result = await within(finished(child), withStartup(10_000), "the nobody process's end");
   return result.stdout.trim();
+}
+
+/** Listens on `path` as nobody until killed; resolves once it listens. */
+async function listenAsNobody(path: string): Promise<ChildProcess> {
+  requireProgram("setpriv", "util-linux");
+  const script = [
+    "require('node:net').createServer(() => {}).listen(process.argv[1], () => console.log('listening'));",
+  ].join(" ");
+  const child = spawn(
+    "setpriv",
+    [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, "-e", script, path],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  await whenReady(child, "listening");
+  return child;
 }
 
 describe("rendezvous access", () => {
@@ -114,6 +129,30 @@ describe("rendezvous access", () => {
     } finally {
       client?.close();
       server.close();
+    }
+  });
+
+  it("refuses a grant pool or vchan served by another user who took the socket's name first", async () => {
+    // A directory anyone may write in (as /tmp is): nobody listens at the names first.
+    chmodSync(dir.dir, 0o1777);
+    const squatter = await listenAsNobody(grantSocketPath(dir.dir, GRANTER, MAPPER));
+    const vchanSquatter = await listenAsNobody(`${dir.dir}/vchan.${GRANTER}.${MAPPER}.6001.sock`);
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    try {
+      await expect(within(mapper.attach(GRANTER), 10_000, "the refusal")).rejects.toThrow(
+        new RegExp(`served by uid ${NOBODY}, not by this user`),
+      );
+      await expect(
+        within(
+          connectSocketClient({ domain: GRANTER, port: 6001, ownDomain: MAPPER, socketDir: dir.dir }),
+          10_000,
+          "the vchan refusal",
+        ),
+      ).rejects.toThrow(new RegExp(`served by uid ${NOBODY}`));
+    } finally {
+      mapper.destroy();
+      squatter.kill();
+      vchanSquatter.kill();
     }
   });
 });
