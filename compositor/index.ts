@@ -48,3 +48,4 @@ export { defaultPositioner, positionPopup, type PositionerState } from "./positi
 export { KeymapError, compileKeymap, parseModifierKeys, type Keymap, type KeymapNames } from "./keymap.ts";
 export { MAX_DAMAGE_RECTS, coalesceDamage } from "./damage.ts";
 export { copyPixelRows } from "./surface.ts";
+export { CURSOR_SHAPE_NAMES } from "./cursor-shapes.ts";

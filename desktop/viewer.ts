@@ -63,7 +63,7 @@ import type { Logger } from "pino";
 import sharp from "sharp";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 
-import { area, coalesceDamage, union, type Rect } from "../compositor/index.ts";
+import { CURSOR_SHAPE_NAMES, area, coalesceDamage, union, type Rect } from "../compositor/index.ts";
 import { Signal } from "../wayland/index.ts";
 import { VIEWER_PAGE_CSP, VIEWER_PAGE_HTML } from "./page.ts";
 import { encodeFrame, parseClientMessage, type ViewerClientMessage } from "./viewer-protocol.ts";
@@ -80,44 +80,8 @@ export const DEFAULT_MAX_CLIENTS = 8;
 /** How long close() waits for WebSockets to close cleanly before cutting them (ms). */
 const CLOSE_GRACE_MS = 1000;
 
-/** CSS cursor keywords the page may be told to show; anything else shows "default". */
-const CSS_CURSORS = new Set([
-  "none",
-  "default",
-  "context-menu",
-  "help",
-  "pointer",
-  "progress",
-  "wait",
-  "cell",
-  "crosshair",
-  "text",
-  "vertical-text",
-  "alias",
-  "copy",
-  "move",
-  "no-drop",
-  "not-allowed",
-  "grab",
-  "grabbing",
-  "all-scroll",
-  "col-resize",
-  "row-resize",
-  "n-resize",
-  "e-resize",
-  "s-resize",
-  "w-resize",
-  "ne-resize",
-  "nw-resize",
-  "se-resize",
-  "sw-resize",
-  "ew-resize",
-  "ns-resize",
-  "nesw-resize",
-  "nwse-resize",
-  "zoom-in",
-  "zoom-out",
-]);
+/** CSS cursor keywords the page may be told to show (the cursor-shape names, and "none"); anything else shows "default". */
+const CSS_CURSORS: ReadonlySet<string> = new Set([...CURSOR_SHAPE_NAMES.filter((name) => name !== ""), "none"]);
 
 /** Options of {@link startViewer}. */
 export interface ViewerOptions {

@@ -1,0 +1,42 @@
+/**
+ * wp_cursor_shape_device_v1 shape enum values (1 = default ... 34 =
+ * zoom_out) by their CSS names (index 0 is no shape): the cursor names apps
+ * and compositors share, which the desktop's viewer page can show as they are.
+ */
+export const CURSOR_SHAPE_NAMES: readonly string[] = [
+  "",
+  "default",
+  "context-menu",
+  "help",
+  "pointer",
+  "progress",
+  "wait",
+  "cell",
+  "crosshair",
+  "text",
+  "vertical-text",
+  "alias",
+  "copy",
+  "move",
+  "no-drop",
+  "not-allowed",
+  "grab",
+  "grabbing",
+  "e-resize",
+  "n-resize",
+  "ne-resize",
+  "nw-resize",
+  "s-resize",
+  "se-resize",
+  "sw-resize",
+  "w-resize",
+  "ew-resize",
+  "ns-resize",
+  "nesw-resize",
+  "nwse-resize",
+  "col-resize",
+  "row-resize",
+  "all-scroll",
+  "zoom-in",
+  "zoom-out",
+];
