@@ -113,6 +113,15 @@ export interface XenVchanBinding {
   XenVchan?: typeof XenVchan;
 }
 
+/** What a process holds through the addon's mmap() (for leak checks). */
+export interface MemoryStats {
+  /** Mappings not yet unmapped (by munmap or the buffer's finalizer). */
+  mappings: number;
+  mappedBytes: number;
+  /** SIGBUS guard table slots taken by guarded mappings. */
+  guardSlotsInUse: number;
+}
+
 export interface NativeBinding {
   /** Closes an fd. */
   close(fd: number): void;
@@ -143,6 +152,8 @@ export interface NativeBinding {
   isMapped(buffer: ArrayBuffer): boolean;
   /** The system page size. */
   pageSize(): number;
+  /** What this process holds through mmap() now: live mappings, their bytes, SIGBUS guard slots in use. */
+  memoryStats(): MemoryStats;
 
   /** A non-blocking eventfd. */
   eventfdCreate(initial: number, semaphore: boolean): number;

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 
 import type {
+  MemoryStats,
   NativeBinding,
   PeerCredentials,
   Received,
@@ -22,7 +23,7 @@ import type {
   XenVchanBinding,
 } from "./addon.d.ts";
 
-export type { PeerCredentials, Received, SyscallError, XenBinding, XenVchan, XenVchanBinding };
+export type { MemoryStats, PeerCredentials, Received, SyscallError, XenBinding, XenVchan, XenVchanBinding };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const addonPath = path.join(here, "..", "build", "Release", "qubes_native.node");
@@ -209,6 +210,11 @@ export function munmap(buffer: ArrayBuffer): void {
 export function isMapped(buffer: ArrayBuffer): boolean {
   if (!(buffer instanceof ArrayBuffer)) throw new TypeError("isMapped needs the ArrayBuffer returned by mmap");
   return binding.isMapped(buffer);
+}
+
+/** What this process holds mapped through {@link mmap} now: mappings, bytes and SIGBUS guard slots (leak checks). */
+export function memoryStats(): MemoryStats {
+  return binding.memoryStats();
 }
 
 /** Creates a non-blocking eventfd. */

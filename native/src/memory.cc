@@ -133,6 +133,11 @@ constexpr napi_type_tag kMappingTag = {0x7175626573676d61ULL, 0x6d617070696e6701
 
 // One mmap'd range. Owned jointly by the ArrayBuffer's backing store (its
 // finalizer) and the napi_wrap on the buffer object: freed when both let go.
+// Mappings made by mmap() and not yet unmapped, and their bytes: what a
+// leak check reads (memoryStats()).
+std::atomic<int64_t> liveMappings{0};
+std::atomic<int64_t> liveMappedBytes{0};
+
 struct Mapping {
   void* address;
   size_t length;
@@ -145,6 +150,8 @@ struct Mapping {
     if (mapped.compare_exchange_strong(expected, false)) {
       UnguardMapping(guardSlot);
       ::munmap(address, length);
+      liveMappings.fetch_sub(1, std::memory_order_relaxed);
+      liveMappedBytes.fetch_sub(static_cast<int64_t>(length), std::memory_order_relaxed);
     }
   }
   void Release() {
@@ -215,11 +222,15 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   if (address == MAP_FAILED) ThrowErrno(env, "mmap", errno);
 
   Mapping* mapping = new Mapping{address, static_cast<size_t>(length)};
+  liveMappings.fetch_add(1, std::memory_order_relaxed);
+  liveMappedBytes.fetch_add(length, std::memory_order_relaxed);
   if (guard) {
     mapping->guardSlot = GuardMapping(address, mapping->length);
     if (mapping->guardSlot < 0) {
       // An unguarded mapping of another process's file could kill us: refuse it.
       ::munmap(address, mapping->length);
+      liveMappings.fetch_sub(1, std::memory_order_relaxed);
+      liveMappedBytes.fetch_sub(length, std::memory_order_relaxed);
       delete mapping;
       ThrowErrno(env, "mmap (SIGBUS guard table full)", ENOMEM);
     }
@@ -287,6 +298,21 @@ Napi::Value MappingFaulted(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), faulted);
 }
 
+// memoryStats() -> {mappings, mappedBytes, guardSlotsInUse}: what this
+// process holds mapped through mmap() now, for leak checks.
+Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t inUse = 0;
+  for (const GuardSlot& slot : guardSlots) {
+    if (slot.start.load(std::memory_order_acquire) != 0) inUse++;
+  }
+  Napi::Object stats = Napi::Object::New(env);
+  stats.Set("mappings", Napi::Number::New(env, static_cast<double>(liveMappings.load())));
+  stats.Set("mappedBytes", Napi::Number::New(env, static_cast<double>(liveMappedBytes.load())));
+  stats.Set("guardSlotsInUse", Napi::Number::New(env, static_cast<double>(inUse)));
+  return stats;
+}
+
 Napi::Value PageSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(::sysconf(_SC_PAGESIZE)));
 }
@@ -302,6 +328,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("mmap", Napi::Function::New(env, Mmap, "mmap"));
   exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));
   exports.Set("isMapped", Napi::Function::New(env, IsMapped, "isMapped"));
+  exports.Set("memoryStats", Napi::Function::New(env, MemoryStats, "memoryStats"));
   exports.Set("pageSize", Napi::Function::New(env, PageSize, "pageSize"));
   exports.Set("mappingFaulted", Napi::Function::New(env, MappingFaulted, "mappingFaulted"));
   exports.Set("sigbusGuardSlots", Napi::Number::New(env, static_cast<double>(kGuardSlots)));

@@ -49,6 +49,22 @@ describe("mmap", () => {
     native.munmap(b);
   });
 
+  it("counts what is mapped: memoryStats follows mmap, guarded mappings' slots and munmap", () => {
+    const fd = track(native.memfdCreate("stats", 3 * native.PAGE_SIZE));
+    const before = native.memoryStats();
+    const plain = native.mmap(fd, 0, native.PAGE_SIZE);
+    const guarded = native.mmap(fd, 0, 3 * native.PAGE_SIZE, { guardSigbus: true });
+    expect(native.memoryStats()).toEqual({
+      mappings: before.mappings + 2,
+      mappedBytes: before.mappedBytes + 4 * native.PAGE_SIZE,
+      guardSlotsInUse: before.guardSlotsInUse + 1,
+    });
+    native.munmap(guarded);
+    expect(native.memoryStats().guardSlotsInUse).toBe(before.guardSlotsInUse);
+    native.munmap(plain);
+    expect(native.memoryStats()).toEqual(before);
+  });
+
   it("detaches on munmap: views read as empty and the buffer says it is unmapped", () => {
     const fd = track(native.memfdCreate("detach", native.PAGE_SIZE));
     const buffer = native.mmap(fd, 0, native.PAGE_SIZE, { writable: true });
