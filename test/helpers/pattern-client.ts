@@ -44,6 +44,9 @@ export class PatternClient {
   readonly #xBits: number;
   #next = 0;
 
+  /** The two buffers' pool: its memfd and mapping are released on close. */
+  #pool: ClientShmPool | null = null;
+
   private constructor(
     connection: ClientConnection,
     toplevel: Proxy<"xdg_toplevel">,
@@ -117,6 +120,7 @@ export class PatternClient {
       return buffer;
     }) as [Buffer, Buffer];
     const client = new PatternClient(connection, toplevel, configures, surface, buffers, width, height, xBits);
+    client.#pool = pool;
     await client.commit({ x: 0, y: 0, width, height }, false);
     return client;
   }
@@ -194,6 +198,8 @@ export class PatternClient {
 
   /** Disconnects (the window goes away). */
   close(): void {
+    this.#pool?.destroy();
+    this.#pool = null;
     this.connection.destroy();
   }
 }
