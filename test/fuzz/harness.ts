@@ -200,7 +200,7 @@ export async function loadTarget(name: string): Promise<FuzzTarget> {
   return module.target;
 }
 
-/** test/fuzz/corpus/NAME/*: each file one input, in name order; empty when there is no such directory. */
+/** test/fuzz/corpus/NAME/*: each file one input, in name order (README.md, which says how they were made, aside); empty when there is no such directory. */
 export function loadCorpus(name: string): Uint8Array[] {
   const dir = path.join(FUZZ_DIR, "corpus", name);
   let files: string[];
@@ -209,7 +209,7 @@ export function loadCorpus(name: string): Uint8Array[] {
   } catch {
     return [];
   }
-  return files.map((file) => new Uint8Array(readFileSync(path.join(dir, file))));
+  return files.filter((file) => file !== "README.md").map((file) => new Uint8Array(readFileSync(path.join(dir, file))));
 }
 
 // ---- leaks ----
