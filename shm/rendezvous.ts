@@ -31,8 +31,9 @@ export interface ConnectOptions {
 /**
  * Connects a non-blocking stream socket to `path`, retrying while the path
  * does not exist or nobody listens (ENOENT, ECONNREFUSED) or the backlog is
- * full; any other error rejects. Resolves with the connected fd (owned by the
- * caller). The server's user (SO_PEERCRED) must be one a rendezvous answers
+ * full; any other error rejects, a socket that cannot be made (EMFILE ...)
+ * included. Resolves with the connected fd (owned by the caller). The
+ * server's user (SO_PEERCRED) must be one a rendezvous answers
  * (see {@link allowedPeerUids}): a socket another user put at `path` is
  * refused with an error of code UNTRUSTED_PEER.
  */
@@ -56,7 +57,15 @@ export function connectWhenListening(path: string, options: ConnectOptions = {})
     const attempt = (): void => {
       timer = undefined;
       if (signal?.aborted === true) return;
-      const fd = native.socket("stream");
+      let fd: number;
+      try {
+        fd = native.socket("stream");
+      } catch (error) {
+        // No socket to try with (EMFILE, ENFILE ...): an error for the caller, not an exception in a timer.
+        signal?.removeEventListener("abort", onAbort);
+        reject(error as Error);
+        return;
+      }
       let connected = false;
       try {
         connected = native.connect(fd, path);
