@@ -8,6 +8,16 @@
  */
 import type { Vchan } from "./types.ts";
 
+/** Size of the chunks queued bytes are gathered in (a longer write gets a chunk of its own length). */
+const QUEUE_CHUNK_BYTES = 64 * 1024;
+
+/** Queued bytes: a chunk whose unsent part is bytes[start, end); more may be appended up to its length. */
+interface QueuedChunk {
+  readonly bytes: Uint8Array;
+  start: number;
+  end: number;
+}
+
 /** Why a {@link VchanWriter} gave up. */
 export type WriterFailure = { kind: "overflow"; queued: number } | { kind: "disconnected" };
 
@@ -16,7 +26,8 @@ export class VchanWriter {
   readonly #vchan: Vchan;
   readonly #limit: number;
   readonly #onFailure: (failure: WriterFailure) => void;
-  readonly #queue: Uint8Array[] = [];
+  /** What waits, in order: the unsent bytes of each chunk are bytes[start, end). */
+  readonly #queue: QueuedChunk[] = [];
   #queued = 0;
   #closed = false;
 
@@ -53,7 +64,16 @@ export class VchanWriter {
       if (written === bytes.length) return;
       bytes = bytes.subarray(written);
     }
-    this.#queue.push(bytes.slice());
+    // Small messages share chunks: a copy of its own for each would cost several times its bytes.
+    const tail = this.#queue[this.#queue.length - 1];
+    if (tail !== undefined && tail.bytes.length - tail.end >= bytes.length) {
+      tail.bytes.set(bytes, tail.end);
+      tail.end += bytes.length;
+    } else {
+      const chunk = new Uint8Array(Math.max(QUEUE_CHUNK_BYTES, bytes.length));
+      chunk.set(bytes);
+      this.#queue.push({ bytes: chunk, start: 0, end: bytes.length });
+    }
     this.#queued += bytes.length;
     if (this.#queued > this.#limit) this.#fail({ kind: "overflow", queued: this.#queued });
   }
@@ -75,19 +95,17 @@ export class VchanWriter {
 
   readonly #flush = (): void => {
     while (this.#queue.length > 0 && !this.#closed) {
-      const head = this.#queue[0] as Uint8Array;
+      const head = this.#queue[0] as QueuedChunk;
       let written: number;
       try {
-        written = this.#vchan.write(head);
+        written = this.#vchan.write(head.bytes.subarray(head.start, head.end));
       } catch {
         this.#fail({ kind: "disconnected" });
         return;
       }
       this.#queued -= written;
-      if (written < head.length) {
-        this.#queue[0] = head.subarray(written);
-        return;
-      }
+      head.start += written;
+      if (head.start < head.end) return;
       this.#queue.shift();
     }
   };
