@@ -32,6 +32,7 @@ export {
 } from "./environment.ts";
 export {
   connectWhenListening,
+  ACCEPT_RETRY_MS,
   acceptAllowedPeer,
   allowedPeerUids,
   listenReplacing,
@@ -40,7 +41,6 @@ export {
   whenReadable,
   type BoundListener,
   type ConnectOptions,
-  type RefusedPeer,
 } from "./rendezvous.ts";
 export {
   DEFAULT_MAX_GRANTED_PAGES,

@@ -76,6 +76,20 @@ const ENTRY_REVOKED = 2;
 const ENTRY_STATE_MASK = 0x3;
 const ENTRY_WRITABLE = 0x4;
 
+/**
+ * The seals of an fd a granter sent; 0 for an fd that takes none (F_GET_SEALS
+ * fails with EINVAL on anything but a memfd or tmpfs file: a socket, a pipe,
+ * a directory, an eventfd), which is then refused as unsealed.
+ */
+function sealsOf(untrustedFd: number): number {
+  try {
+    return native.getSeals(untrustedFd);
+  } catch (error) {
+    if (native.isSyscallError(error, "EINVAL")) return 0;
+    throw error;
+  }
+}
+
 /** The pool grows in runs of this many pages (1 MiB). */
 export const POOL_GROWTH_PAGES = 256;
 
@@ -385,21 +399,34 @@ export class MemfdGrantTable implements GrantTable {
     const populate = options.populate ?? true;
     let buffer: ArrayBuffer;
     let contiguous: ContiguousRange | null;
-    if (contiguousRun) {
-      const first = refs[0] as GrantRef;
-      buffer = native.mmap(pool.poolFd, first * PAGE, count * PAGE, { writable, populate });
-      contiguous = { fd: pool.poolFd, offset: first * PAGE, length: count * PAGE };
-      this.counters.mmapCalls += 1;
-    } else {
-      const runs: native.PageRun[] = [];
-      for (const ref of refs) {
-        const last = runs[runs.length - 1];
-        if (last !== undefined && last.offset + last.length === ref * PAGE) last.length += PAGE;
-        else runs.push({ offset: ref * PAGE, length: PAGE });
+    try {
+      if (contiguousRun) {
+        const first = refs[0] as GrantRef;
+        buffer = native.mmap(pool.poolFd, first * PAGE, count * PAGE, { writable, populate });
+        contiguous = { fd: pool.poolFd, offset: first * PAGE, length: count * PAGE };
+        this.counters.mmapCalls += 1;
+      } else {
+        const runs: native.PageRun[] = [];
+        for (const ref of refs) {
+          const last = runs[runs.length - 1];
+          if (last !== undefined && last.offset + last.length === ref * PAGE) last.length += PAGE;
+          else runs.push({ offset: ref * PAGE, length: PAGE });
+        }
+        buffer = native.mmapRuns(pool.poolFd, runs, { writable, populate });
+        contiguous = null;
+        this.counters.mmapCalls += runs.length;
       }
-      buffer = native.mmapRuns(pool.poolFd, runs, { writable, populate });
-      contiguous = null;
-      this.counters.mmapCalls += runs.length;
+    } catch (error) {
+      // The granter holds the pool's fd: it can seal it against writing (F_SEAL_WRITE,
+      // F_SEAL_FUTURE_WRITE) at any time, and a writable mmap then fails with EPERM.
+      if (native.isSyscallError(error, "EPERM") || native.isSyscallError(error, "EACCES")) {
+        throw new ShmError(
+          "GRANT_BAD_POOL",
+          `domain ${domain}'s pool cannot be mapped ${writable ? "writable" : "readable"} (${error.code}): sealed against writing?`,
+          { cause: error },
+        );
+      }
+      throw error;
     }
     const mapping: GrantMapping = { domain, refs, writable, buffer, contiguous };
     this.#mappings.set(mapping, { scattered: !contiguousRun, live: true });
@@ -501,7 +528,7 @@ export class MemfdGrantTable implements GrantTable {
       const listenPoll = new native.Poll(listenFd, () => {
         for (;;) {
           // Only the users allowed get the pool and table fds; anyone else is hung up on.
-          const connection = acceptAllowedPeer(listenFd, allowed);
+          const connection = acceptAllowedPeer(listenFd, allowed, listenPoll);
           if (connection === null) return;
           try {
             native.sendmsg(connection, hello, [poolFd, tableFd]);
@@ -584,7 +611,18 @@ export class MemfdGrantTable implements GrantTable {
       const hello = new Uint8Array(16);
       for (;;) {
         await whenReadable(fd, wait.signal);
-        const received = native.recvmsg(fd, hello, 2);
+        let received: native.Received | null;
+        try {
+          received = native.recvmsg(fd, hello, 2);
+        } catch (error) {
+          // More than two fds (the kernel dropped the rest; native closed those that came).
+          if (native.isSyscallError(error, "EMSGSIZE")) {
+            throw new ShmError("GRANT_BAD_POOL", `domain ${domain} sent a pool offer with more than 2 fds`, {
+              cause: error,
+            });
+          }
+          throw error;
+        }
         if (received === null) continue;
         fds = received.fds;
         if (received.bytes !== 16 || fds.length !== 2) {
@@ -598,11 +636,11 @@ export class MemfdGrantTable implements GrantTable {
       }
       if (this.#destroyed || this.#peerPools.has(domain)) return;
       const [poolFd, tableFd] = fds as [number, number];
-      if (
-        (native.getSeals(poolFd) & native.SEAL_SHRINK) === 0 ||
-        (native.getSeals(tableFd) & native.SEAL_SHRINK) === 0
-      ) {
-        throw new ShmError("GRANT_BAD_POOL", `domain ${domain}'s pool or table is not sealed against shrinking`);
+      if ((sealsOf(poolFd) & native.SEAL_SHRINK) === 0 || (sealsOf(tableFd) & native.SEAL_SHRINK) === 0) {
+        throw new ShmError(
+          "GRANT_BAD_POOL",
+          `domain ${domain}'s pool or table is not a memfd sealed against shrinking`,
+        );
       }
       const untrustedTableBytes = native.fileSize(tableFd);
       if (

@@ -282,24 +282,37 @@ export function allowedPeerUids(env: NodeJS.ProcessEnv = process.env): ReadonlyS
   return allowed;
 }
 
-/** A connection a rendezvous hung up on: who it came from. */
-export interface RefusedPeer {
-  pid: number;
-  uid: number;
+/** How long a listener rests after the process ran out of fds or memory before it accepts again (ms). */
+export const ACCEPT_RETRY_MS = 250;
+
+/** accept() failed for want of a resource (fds, memory): the connection stays in the backlog. */
+function exhausted(error: unknown): boolean {
+  return ["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"].some((code) => native.isSyscallError(error, code));
 }
 
 /**
  * Accepts the next waiting connection on `listenFd` whose peer (SO_PEERCRED)
- * is one of `allowed`; connections from anyone else are closed at once and
- * told to `onRefused`. Returns null when no connection is waiting.
+ * is one of `allowed`; connections from anyone else are closed at once.
+ * Returns null when no connection is waiting, or when the process is out of
+ * fds: then `poll`, the listener's watch, rests for {@link ACCEPT_RETRY_MS}
+ * (the connection stays in the backlog; watching it meanwhile would spin).
  */
-export function acceptAllowedPeer(
-  listenFd: number,
-  allowed: ReadonlySet<number>,
-  onRefused?: (peer: RefusedPeer) => void,
-): number | null {
+export function acceptAllowedPeer(listenFd: number, allowed: ReadonlySet<number>, poll?: native.Poll): number | null {
   for (;;) {
-    const fd = native.accept(listenFd);
+    let fd: number | null;
+    try {
+      fd = native.accept(listenFd);
+    } catch (error) {
+      if (native.isSyscallError(error, "ECONNABORTED")) continue;
+      if (!exhausted(error)) throw error;
+      if (poll !== undefined && !poll.closed) {
+        poll.stop();
+        setTimeout(() => {
+          if (!poll.closed) poll.start(native.POLL_READABLE);
+        }, ACCEPT_RETRY_MS).unref();
+      }
+      return null;
+    }
     if (fd === null) return null;
     let credentials: { pid: number; uid: number } | null = null;
     try {
@@ -309,7 +322,6 @@ export function acceptAllowedPeer(
     }
     if (credentials !== null && allowed.has(credentials.uid)) return fd;
     native.close(fd);
-    onRefused?.({ pid: credentials?.pid ?? 0, uid: credentials?.uid ?? -1 });
   }
 }
 

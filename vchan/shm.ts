@@ -557,7 +557,7 @@ export class ShmVchan extends VchanBase {
   #onListen(): void {
     if (this.#listener === null) return;
     // A connection from a user not allowed is hung up on, and the server keeps waiting for its client.
-    const fd = acceptAllowedPeer(this.#listener.fd, this.#allowedPeers);
+    const fd = acceptAllowedPeer(this.#listener.fd, this.#allowedPeers, this.#listenPoll ?? undefined);
     if (fd === null) return;
     this.#listenPoll?.close();
     this.#listenPoll = null;
@@ -709,17 +709,30 @@ export async function connectShmClient(options: VchanClientOptions & ShmVchanExt
     fd = await connectWhenListening(shmVchanSocketPath(socketDir, domain, own, port), { signal: options.signal });
     await table.attach(domain, options.signal === undefined ? {} : { signal: options.signal });
     const hello = new Uint8Array(HELLO_BYTES);
+    const malformed = (what: string, cause?: unknown): VchanError =>
+      new VchanError("VCHAN_BAD_PEER", `domain ${domain} sent a malformed vchan rendezvous message: ${what}`, {
+        cause,
+      });
+    let bytes: number;
     for (;;) {
       await whenReadable(fd, options.signal);
-      const received = native.recvmsg(fd, hello, 2);
+      let received: native.Received | null;
+      try {
+        received = native.recvmsg(fd, hello, 2);
+      } catch (error) {
+        // More than two fds (the kernel dropped the rest; native closed those that came).
+        if (native.isSyscallError(error, "EMSGSIZE")) throw malformed("more than 2 fds", error);
+        throw error;
+      }
       if (received === null) continue;
       fds = received.fds;
+      bytes = received.bytes;
       break;
     }
     const words = new Uint32Array(hello.buffer);
-    if (fds.length !== 2 || words[0] !== HELLO_MAGIC || words[1] !== HELLO_VERSION) {
-      throw new VchanError("VCHAN_BAD_PEER", `domain ${domain} sent a malformed vchan rendezvous message`);
-    }
+    if (bytes !== HELLO_BYTES) throw malformed(`${bytes} bytes, not ${HELLO_BYTES}`);
+    if (fds.length !== 2) throw malformed(`${fds.length} fds, not 2`);
+    if (words[0] !== HELLO_MAGIC || words[1] !== HELLO_VERSION) throw malformed("bad magic or version");
     const [untrustedServerToClient, untrustedClientToServer] = fds as [number, number];
     const badEvent = (problem: string): VchanError =>
       new VchanError("VCHAN_BAD_PEER", `domain ${domain}'s vchan event channel: ${problem}`);

@@ -235,7 +235,7 @@ export class SocketVchan extends VchanBase {
   #onListen(): void {
     if (this.#listener === null) return;
     // A connection from a user not allowed is hung up on, and the server keeps waiting for its client.
-    const fd = acceptAllowedPeer(this.#listener.fd, this.#allowedPeers);
+    const fd = acceptAllowedPeer(this.#listener.fd, this.#allowedPeers, this.#poll ?? undefined);
     if (fd === null) return;
     // One connection only: stop listening and take the name away.
     this.#poll?.close();

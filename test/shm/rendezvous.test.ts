@@ -3,15 +3,25 @@
  * socket that a live process serves or a file that is not a socket is
  * refused with EADDRINUSE naming the path, and the file is left as it was.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { afterEach, describe, expect, it } from "vitest";
 
 import * as native from "../../native/index.ts";
-import { connectWhenListening, grantSocketPath, listenReplacing, unlinkIfOwn, unlinkStale } from "../../shm/index.ts";
+import {
+  ACCEPT_RETRY_MS,
+  acceptAllowedPeer,
+  connectWhenListening,
+  grantSocketPath,
+  listenReplacing,
+  unlinkIfOwn,
+  unlinkStale,
+} from "../../shm/index.ts";
 import { createVchanServer, connectVchanClient, vchanSocketPath, type Vchan } from "../../vchan/index.ts";
+import { pollUntil } from "../helpers/guid-harness.ts";
 
 const dirs: string[] = [];
 const fds: number[] = [];
@@ -184,5 +194,58 @@ describe("the rendezvous paths of a domain", () => {
     expect(() => listenReplacing(socketPath, 16)).toThrow(`${socketPath} is served by another live process`);
     const fd = await connectWhenListening(socketPath);
     fds.push(fd);
+  });
+});
+
+describe("acceptAllowedPeer out of fds", () => {
+  it("rests the listener's watch instead of throwing or spinning, and accepts once an fd is free", async () => {
+    const socketPath = path.join(tempDir(), "listener");
+    const listenFd = native.listen("stream", socketPath, 4);
+    fds.push(listenFd);
+    const clientFd = native.socket("stream");
+    fds.push(clientFd);
+    const [soft, hard] = spawnSync("sh", ["-c", "ulimit -Sn; ulimit -Hn"], { encoding: "utf8" })
+      .stdout.trim()
+      .split("\n")
+      .map(Number) as [number, number];
+    const setLimit = (soft: number): void => {
+      const run = spawnSync("prlimit", [`--pid=${process.pid}`, `--nofile=${soft}:${hard}`], { encoding: "utf8" });
+      expect(run.status, `${run.error?.message ?? ""} ${run.stderr}`).toBe(0);
+    };
+    const openNow = (): number => readdirSync("/proc/self/fd").length - 1;
+    let wakes = 0;
+    let accepted: number | null = null;
+    const watch = new native.Poll(listenFd, () => {
+      wakes += 1;
+      accepted ??= acceptAllowedPeer(listenFd, new Set([process.getuid?.() ?? 0]), watch);
+    });
+    const fillers: number[] = [];
+    try {
+      watch.start(native.POLL_READABLE);
+      // Room for 32 more fds, then all taken: the next accept fails with EMFILE.
+      setLimit(openNow() + 32);
+      for (;;) {
+        try {
+          fillers.push(native.eventfdCreate());
+        } catch (error) {
+          expect(native.isSyscallError(error, "EMFILE")).toBe(true);
+          break;
+        }
+      }
+      native.connect(clientFd, socketPath);
+      await new Promise((resolve) => setTimeout(resolve, 2 * ACCEPT_RETRY_MS + 100));
+      // Woken, refused by the kernel, rested: a handful of wakes, not a loop at full speed.
+      expect(accepted).toBeNull();
+      expect(wakes).toBeGreaterThanOrEqual(1);
+      expect(wakes).toBeLessThanOrEqual(4);
+      for (const fd of fillers.splice(0)) native.close(fd);
+      await pollUntil(() => accepted !== null, "the connection accepted once fds were free", 5000);
+      expect(native.peerCredentials(accepted as unknown as number).uid).toBe(process.getuid?.() ?? 0);
+    } finally {
+      for (const fd of fillers) native.close(fd);
+      watch.close();
+      if (accepted !== null) native.close(accepted);
+      setLimit(soft);
+    }
   });
 });
