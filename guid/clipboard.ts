@@ -2,7 +2,9 @@
  * The GUI domain's one clipboard, shared by every session: what the user's
  * last secure copy (Ctrl+Shift+C) took from a domain, with the name of that
  * domain and the time of the keypress. A secure paste sends it to one domain
- * and wipes it (qubes-gui-protocol.md 4.3).
+ * and wipes it (qubes-gui-protocol.md 4.3). The time of the last copy stays
+ * after a wipe, as upstream keeps qubes-clipboard.bin.xevent: a late answer
+ * to an earlier copy must lose against it even once the data is gone (QSB-013).
  *
  * With a directory, the clipboard lives in one file there, replaced whole by
  * rename, so several guid processes (one per domain, as upstream runs them)
@@ -88,6 +90,22 @@ export class GuiClipboard {
 
   /** The current content, or null when empty. */
   read(): ClipboardContent | null {
+    const record = this.#load();
+    return record === null || record.data.length === 0 ? null : record;
+  }
+
+  /**
+   * When the keypress of the last copy the clipboard took happened, kept after
+   * a paste or a clear emptied it; null when there was none. A copy's answer
+   * requested before it is late and must change nothing (QSB-013).
+   */
+  lastCopy(): KeyStamp | null {
+    const record = this.#load();
+    return record === null ? null : { timestamp: record.timestamp, sequence: record.sequence ?? 0 };
+  }
+
+  /** The stored record: the last copy's stamp, with its data (empty once pasted or cleared). */
+  #load(): ClipboardContent | null {
     if (this.#dir === null) return this.#memory;
     let text: string;
     try {
@@ -120,6 +138,28 @@ export class GuiClipboard {
 
   /** Replaces the content. */
   write(content: ClipboardContent): void {
+    this.#store(content);
+  }
+
+  /** Empties the clipboard (after every paste); the time of the copy it held stays. */
+  wipe(): void {
+    const record = this.#load();
+    if (record === null) {
+      // Nothing readable is stored: remove whatever is there.
+      this.#memory = null;
+      if (this.#dir !== null) rmSync(path.join(this.#dir, CLIPBOARD_FILE), { force: true });
+      return;
+    }
+    if (record.data.length > 0) this.clear(record);
+  }
+
+  /** Empties the clipboard as the outcome of the copy at `stamp` (the domain's clipboard was empty, or too big). */
+  clear(stamp: KeyStamp): void {
+    this.#store({ data: new Uint8Array(0), source: "", timestamp: stamp.timestamp, sequence: stamp.sequence ?? 0 });
+  }
+
+  /** Keeps `content` as the one record: in memory, or in the file, replaced whole by rename. */
+  #store(content: ClipboardContent): void {
     if (this.#dir === null) {
       this.#memory = {
         data: content.data.slice(),
@@ -139,11 +179,5 @@ export class GuiClipboard {
     });
     writeFileSync(temporary, text, { mode: 0o600 });
     renameSync(temporary, file);
-  }
-
-  /** Empties the clipboard (after every paste, and when a copy was refused). */
-  wipe(): void {
-    this.#memory = null;
-    if (this.#dir !== null) rmSync(path.join(this.#dir, CLIPBOARD_FILE), { force: true });
   }
 }

@@ -22,6 +22,12 @@ export interface GuidCounters {
   clamped: number;
   /** Content commits on the host compositor. */
   frames: number;
+  /** Times the throttle paused reading a session (the agent sent past SESSION_MESSAGE_RATE or SESSION_BYTE_RATE). */
+  throttled: number;
+  /** MAPs whose host window waited for HOST_WINDOW_RATE (an UNMAP before its turn means none was made). */
+  mapsDeferred: number;
+  /** Resizes merged into the next host frame's (CONFIGURE storms reach the host once a frame). */
+  resizesCoalesced: number;
   /** WINDOW_DUMPs handled. */
   dumps: number;
   /** Images the host reads straight from the domain's pages. */
@@ -49,6 +55,9 @@ export function createCounters(): GuidCounters {
     suspicious: 0,
     clamped: 0,
     frames: 0,
+    throttled: 0,
+    mapsDeferred: 0,
+    resizesCoalesced: 0,
     dumps: 0,
     zeroCopyImages: 0,
     copiedImages: 0,

@@ -10,7 +10,16 @@ export { main, parseCli } from "./cli.ts";
 export type { CliOptions } from "./cli.ts";
 export { Guid, startGuid } from "./daemon.ts";
 export type { DomainSpec, GuidOptions } from "./daemon.ts";
-export { Session } from "./session.ts";
+export {
+  MAX_WINDOWS_PER_DOMAIN,
+  READ_SLICE_BYTES,
+  SESSION_BYTE_BURST,
+  SESSION_BYTE_RATE,
+  SESSION_MESSAGE_BURST,
+  SESSION_MESSAGE_RATE,
+  Session,
+} from "./session.ts";
+export { HOST_WINDOW_BURST, HOST_WINDOW_RATE } from "./windows.ts";
 export type { SessionEvents, SessionOptions } from "./session.ts";
 export { createCounters } from "./counters.ts";
 export type { GuidCounters } from "./counters.ts";

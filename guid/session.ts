@@ -12,6 +12,7 @@
  * another session is touched.
  */
 import { EventEmitter } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
 
 import type { Logger } from "pino";
 
@@ -42,6 +43,7 @@ import type { GuidCounters } from "./counters.ts";
 import type { HostDisplay } from "./host/display.ts";
 import { matchesSequence } from "./hotkeys.ts";
 import { OutputQueue } from "./output.ts";
+import { RateLimit } from "./rate-limit.ts";
 import { usKeysyms } from "./us-keysyms.ts";
 import { WindowRegistry, type DomainWindow, type WindowContext } from "./windows.ts";
 
@@ -89,8 +91,53 @@ interface Ending {
 
 const READ_CHUNK = 64 * 1024;
 
+/**
+ * Most bytes a session reads from its vchan in one turn of the event loop;
+ * then it yields and reads on at the vchan's next `data` event (repeated
+ * while bytes wait). An agent that writes as fast as it can would otherwise
+ * hold the loop for as long as it writes: where one process serves several
+ * domains (startGuid, as tests and benchmarks run it) the other sessions
+ * and the host connection would wait; in qubes-guid (one domain per
+ * process) the host's frame callbacks and the user's input would.
+ */
+export const READ_SLICE_BYTES = 64 * 1024;
+
+/**
+ * The throttle: messages a second guid handles from one agent, sustained.
+ * Past it (and past {@link SESSION_MESSAGE_BURST}) guid stops reading the
+ * session's vchan until the rate allows again: the ring fills and the agent's
+ * writes wait, so a flooding domain costs the daemon a bounded share of a
+ * CPU and never memory (the bytes stay in the agent's ring). Our agent sends
+ * a few messages per window per frame (600/s for 10 windows at 60 Hz); an
+ * X agent's damage rarely reaches thousands a second.
+ */
+export const SESSION_MESSAGE_RATE = 10_000;
+/** Messages above the rate handled at once: a reconnecting agent replays every window (about 9 messages each). */
+export const SESSION_MESSAGE_BURST = 5_000;
+/**
+ * The throttle's rate in bytes a second: what bounds floods of large
+ * messages (CLIPBOARD_DATA, WINDOW_DUMP). An agent's bytes are mostly
+ * WINDOW_DUMPs, one per window resize (32 KiB of grant refs for 3840×2160:
+ * 2 MiB/s when resized at 60 Hz), and now and then a clipboard of ≤ 250 KiB.
+ */
+export const SESSION_BYTE_RATE = 4 * 1024 * 1024;
+/** Bytes above that rate read at once: more than the largest message (a WINDOW_DUMP of 16384×6144 is 384 KiB). */
+export const SESSION_BYTE_BURST = 1024 * 1024;
+
+/**
+ * Most windows one domain may have (created and not destroyed). Each costs
+ * guid its state (and a mapped one the host compositor its surfaces); a
+ * CREATE past the limit ends the session (WINDOW_LIMIT), so that a domain
+ * cannot grow the daemon's memory without bound. Upstream leaves this to the
+ * X server's resource limits; a desktop session has tens of windows.
+ */
+export const MAX_WINDOWS_PER_DOMAIN = 1024;
+
 /** Default of {@link SessionOptions.handshakeTimeoutMs}: upstream blocks for ever, a hostile agent could hold its session so. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** The pause before guid tries again to connect to an agent after a connection failed (not merely found no agent). */
+export const CONNECT_RETRY_MS = 1000;
 
 /** What events_max_delay holds back: the user's input (upstream delays host input events, not configures). */
 const INPUT_MESSAGES: ReadonlySet<Message["type"]> = new Set([
@@ -146,7 +193,11 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#end?.({ reason: "guid is stopping", violation: false });
   }
 
-  /** Waits for the agent's vchan server; warns once after startup_timeout, then keeps waiting. */
+  /**
+   * Waits for the agent's vchan server; warns once after startup_timeout,
+   * then keeps waiting. A connection that fails (EMFILE ...) is logged, once
+   * per reason, and tried again after {@link CONNECT_RETRY_MS}.
+   */
   async #connect(): Promise<Vchan | null> {
     const { options } = this;
     const timeout = options.config.startupTimeout;
@@ -161,18 +212,33 @@ export class Session extends EventEmitter<SessionEvents> {
             timeout * 1000,
           )
         : null;
+    let lastFailure = "";
     try {
-      return await connectVchanClient({
-        ...(options.vchan === undefined ? {} : { backend: options.vchan }),
-        domain: options.domain,
-        port: QUBES_GUI_VCHAN_PORT,
-        ...(options.ownDomain === undefined ? {} : { ownDomain: options.ownDomain }),
-        ...(options.socketDir === undefined ? {} : { socketDir: options.socketDir }),
-        signal: this.#abort.signal,
-      });
-    } catch (error) {
-      if (this.#stopped) return null;
-      throw error;
+      for (;;) {
+        try {
+          return await connectVchanClient({
+            ...(options.vchan === undefined ? {} : { backend: options.vchan }),
+            domain: options.domain,
+            port: QUBES_GUI_VCHAN_PORT,
+            ...(options.ownDomain === undefined ? {} : { ownDomain: options.ownDomain }),
+            ...(options.socketDir === undefined ? {} : { socketDir: options.socketDir }),
+            signal: this.#abort.signal,
+          });
+        } catch (error) {
+          if (this.#stopped) return null;
+          // No fd left, a socket another user put there ...: this domain waits, every other session goes on.
+          const failure = (error as Error).message;
+          if (failure !== lastFailure) {
+            options.log.error({ err: error }, `cannot connect to the agent; trying again every ${CONNECT_RETRY_MS} ms`);
+          }
+          lastFailure = failure;
+          try {
+            await sleep(CONNECT_RETRY_MS, undefined, { signal: this.#abort.signal });
+          } catch {
+            return null;
+          }
+        }
+      }
     } finally {
       if (timer !== null) clearTimeout(timer);
     }
@@ -248,6 +314,13 @@ class Connection implements WindowContext {
   #lastInputDue = 0;
   #delayTimer: NodeJS.Timeout | null = null;
   #handshakeTimer: NodeJS.Timeout | null = null;
+  /** The throttle (SESSION_MESSAGE_RATE, SESSION_BYTE_RATE): what this agent may still have handled now. */
+  readonly #messageRate = new RateLimit(SESSION_MESSAGE_RATE, SESSION_MESSAGE_BURST);
+  readonly #byteRate = new RateLimit(SESSION_BYTE_RATE, SESSION_BYTE_BURST);
+  /** Reading is paused by the throttle until this timer fires, or null. */
+  #resumeTimer: NodeJS.Timeout | null = null;
+  /** The first pause of this connection is logged, not every one. */
+  #throttleLogged = false;
   version = 0;
 
   constructor(session: Session, vchan: Vchan, end: (ending: Ending) => void) {
@@ -363,23 +436,60 @@ class Connection implements WindowContext {
 
   // ---- reading ----
 
+  /** Reads one slice (READ_SLICE_BYTES) of what the agent sent, within the throttle's rates. */
   readonly onData = (): void => {
+    if (this.#resumeTimer !== null) return;
+    const vchan = this.#vchan;
+    let slice = READ_SLICE_BYTES;
+    while (!this.#closed && slice > 0) {
+      const now = performance.now();
+      if (!this.#messageRate.available(now) || !this.#byteRate.available(now)) {
+        this.#pause(now);
+        return;
+      }
+      if (vchan.dataReady() === 0) return;
+      const count = vchan.read(this.#readBuffer.subarray(0, Math.min(READ_CHUNK, slice)));
+      if (count === 0) return;
+      slice -= count;
+      this.#byteRate.spend(count, now);
+      this.#decoder.feed(this.#readBuffer.subarray(0, count), this.#onDecoded);
+    }
+    // The slice is spent: the vchan says `data` again on a later turn, after the other sessions' turns.
+  };
+
+  /** The throttle: no reading until both rates allow again (the agent's ring fills meanwhile). */
+  #pause(now: number): void {
+    const waitMs = Math.max(this.#messageRate.waitMs(now), this.#byteRate.waitMs(now));
+    if (!this.#throttleLogged) {
+      this.#throttleLogged = true;
+      this.log.info(
+        { messagesPerSecond: SESSION_MESSAGE_RATE, bytesPerSecond: SESSION_BYTE_RATE },
+        "the agent sends faster than guid's rate: its messages are read at the rate",
+      );
+    }
+    this.counters.throttled += 1;
+    this.#resumeTimer = setTimeout(() => {
+      this.#resumeTimer = null;
+      this.onData();
+    }, Math.ceil(waitMs));
+  }
+
+  readonly onDisconnect = (): void => {
+    // What arrived before the disconnect is handled first, all of it: the agent is gone, no more can come.
+    if (this.#resumeTimer !== null) clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = null;
     const vchan = this.#vchan;
     while (!this.#closed && vchan.dataReady() > 0) {
       const count = vchan.read(this.#readBuffer);
       if (count === 0) break;
       this.#decoder.feed(this.#readBuffer.subarray(0, count), this.#onDecoded);
     }
-  };
-
-  readonly onDisconnect = (): void => {
-    // What arrived before the disconnect is handled first.
-    this.onData();
     if (!this.#closed) this.#finish({ reason: "the agent went away", violation: false });
   };
 
   readonly #onDecoded = (result: DecodeResult): void => {
     if (this.#closed) return;
+    this.#messageRate.spend(1);
     if (!result.ok) {
       const error = result.error;
       if (error.reaction === "end-session") {
@@ -405,6 +515,13 @@ class Connection implements WindowContext {
     const validator = this.#validator;
     const registry = this.#registry;
     if (validator === null || registry === null) return;
+    if (value.type === "CREATE" && validator.windowCount >= MAX_WINDOWS_PER_DOMAIN) {
+      this.#finish({
+        reason: `WINDOW_LIMIT: MSG_CREATE of window 0x${value.window.toString(16)} past the limit of ${MAX_WINDOWS_PER_DOMAIN} windows per domain`,
+        violation: true,
+      });
+      return;
+    }
     const checked = validator.validate(value);
     if (!checked.ok) {
       const error = checked.error;
@@ -487,20 +604,32 @@ class Connection implements WindowContext {
     this.log.info({ window: window.id }, "secure copy: clipboard requested");
   }
 
-  #clipboardData(message: TrustedOf<"CLIPBOARD_DATA">): void {
+  /**
+   * The answer to the copy request came: the keypress it answers, or null
+   * when nothing was requested or when a later copy came in first (QSB-013:
+   * the late answer changes nothing, even after that copy was pasted and
+   * wiped, or cleared).
+   */
+  #answeredCopy(): KeyStamp | null {
     const { clipboard, counters } = this.#session.options;
     const requestedAt = this.#copyRequestedAt;
     this.#copyRequestedAt = null;
-    if (requestedAt === null) return;
-    const current = clipboard.read();
-    if (current !== null && stampNewer(current, requestedAt)) {
-      // QSB-013: a later copy is already in; this late answer must not replace it.
+    if (requestedAt === null) return null;
+    const latest = clipboard.lastCopy();
+    if (latest !== null && stampNewer(latest, requestedAt)) {
       counters.clipboardRefused += 1;
       this.log.warn("secure copy: discarded, the clipboard holds a later copy");
-      return;
+      return null;
     }
+    return requestedAt;
+  }
+
+  #clipboardData(message: TrustedOf<"CLIPBOARD_DATA">): void {
+    const { clipboard, counters } = this.#session.options;
+    const requestedAt = this.#answeredCopy();
+    if (requestedAt === null) return;
     if (message.data.length === 0) {
-      clipboard.wipe();
+      clipboard.clear(requestedAt);
       this.log.info("secure copy: the domain's clipboard is empty; clipboard cleared");
       return;
     }
@@ -515,8 +644,9 @@ class Connection implements WindowContext {
   }
 
   #clipboardOversized(): void {
-    this.#copyRequestedAt = null;
-    this.#session.options.clipboard.wipe();
+    const requestedAt = this.#answeredCopy();
+    if (requestedAt === null) return;
+    this.#session.options.clipboard.clear(requestedAt);
     this.log.warn("secure copy: the data was over max_clipboard_size; clipboard cleared");
   }
 
@@ -572,6 +702,8 @@ class Connection implements WindowContext {
     this.#closed = true;
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
     if (this.#delayTimer !== null) clearTimeout(this.#delayTimer);
+    if (this.#resumeTimer !== null) clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = null;
     this.#delayed.length = 0;
     this.#output?.close();
     this.#output = null;

@@ -32,6 +32,7 @@ import type { HostDisplay } from "./host/display.ts";
 import { buttonMask, keymapNotifyVector, xKeycodeFromEvdev } from "./host/input-map.ts";
 import { HostWindow, type HostWindowListener, type HostWindowStates } from "./host/window.ts";
 import { WindowImage } from "./images.ts";
+import { RateLimit } from "./rate-limit.ts";
 
 /** X event and detail values the daemon sends. */
 const KEY_PRESS = 2;
@@ -44,6 +45,17 @@ const FOCUS_IN = 9;
 const FOCUS_OUT = 10;
 const NOTIFY_NORMAL = 0;
 const NOTIFY_NONLINEAR = 3;
+
+/**
+ * Host windows one domain may have made a second, sustained: each MAP makes
+ * a toplevel (or popup) of several surfaces on the host compositor, which
+ * every domain shares. A MAP past the rate (and past {@link HOST_WINDOW_BURST})
+ * waits for its turn; an UNMAP or DESTROY before then means the host never
+ * saw the window, so MAP/UNMAP churn costs the host at most this rate.
+ */
+export const HOST_WINDOW_RATE = 50;
+/** Host windows made at once above the rate: a reconnecting agent maps all its windows together. */
+export const HOST_WINDOW_BURST = 100;
 
 /** What the registry needs from its session. */
 export interface WindowContext {
@@ -109,7 +121,7 @@ export class DomainWindow implements HostWindowListener {
     };
     if (size.width === this.rect.width && size.height === this.rect.height) {
       // The host's size is refused: the window keeps (and shows) the one it has.
-      if (requested.width !== size.width || requested.height !== size.height) this.host?.resize(size, true);
+      if (requested.width !== size.width || requested.height !== size.height) this.#resizeHost(size, true);
       return;
     }
     const rect = vmRect(this.rect.x, this.rect.y, size.width, size.height);
@@ -124,7 +136,12 @@ export class DomainWindow implements HostWindowListener {
       height: rect.height,
       override_redirect: 0,
     });
-    this.host?.resize(size);
+    this.#resizeHost(size);
+  }
+
+  /** Resizes the host window, counting a resize merged into the next host frame's. */
+  #resizeHost(size: Size, force = false): void {
+    if (this.host !== null && !this.host.resize(size, force)) this.#context.counters.resizesCoalesced += 1;
   }
 
   close(): void {
@@ -239,7 +256,7 @@ export class DomainWindow implements HostWindowListener {
   /** Shows the window on the host (MAP, or a re-map after override-redirect was revoked). */
   show(): void {
     const context = this.#context;
-    this.host?.destroy();
+    this.#destroyHost();
     const parent = this.transientFor === null ? null : this.#registry.get(this.transientFor);
     const parentHost = parent?.host ?? null;
     const role =
@@ -262,10 +279,24 @@ export class DomainWindow implements HostWindowListener {
     if (this.image !== null) this.host.setContent(this.image);
   }
 
+  /**
+   * Destroys the host window. The host destroys our popups with it, so the
+   * windows they showed are hidden too: none keeps a destroyed host (whose
+   * xdg_surface a later child's get_popup would name).
+   */
+  #destroyHost(): void {
+    const host = this.host;
+    if (host === null) return;
+    for (const other of this.#registry.shown) {
+      if (other.host?.role.kind === "popup" && other.host.role.parent === host) other.hide();
+    }
+    host.destroy();
+    this.host = null;
+  }
+
   /** Removes the window from the host and lets go of its image (UNMAP, DESTROY, end of session). */
   hide(): void {
-    this.host?.destroy();
-    this.host = null;
+    this.#destroyHost();
     this.image?.destroy();
     this.image = null;
     if (this.#registry.focused === this) this.#registry.focused = null;
@@ -278,6 +309,11 @@ export class WindowRegistry {
   /** The window with the keyboard focus, if it is one of this session's. */
   focused: DomainWindow | null = null;
   readonly #windows = new Map<number, DomainWindow>();
+  /** HOST_WINDOW_RATE: the host windows this session may still make now. */
+  readonly #hostWindows = new RateLimit(HOST_WINDOW_RATE, HOST_WINDOW_BURST);
+  /** Mapped windows waiting for their turn under HOST_WINDOW_RATE, in MAP order. */
+  readonly #deferred = new Set<DomainWindow>();
+  #deferTimer: NodeJS.Timeout | null = null;
 
   constructor(context: WindowContext) {
     this.context = context;
@@ -324,9 +360,10 @@ export class WindowRegistry {
         window.rect = message.rect;
         window.transientFor = message.transientFor;
         window.overrideRedirect = message.overrideRedirect;
-        window.show();
+        this.#show(window);
         return;
       case "UNMAP":
+        this.#deferred.delete(window);
         window.hide();
         return;
       case "CONFIGURE":
@@ -368,6 +405,9 @@ export class WindowRegistry {
 
   /** Ends every window (the session is over): host windows and mappings go, nothing is sent. */
   clear(): void {
+    if (this.#deferTimer !== null) clearTimeout(this.#deferTimer);
+    this.#deferTimer = null;
+    this.#deferred.clear();
     for (const window of this.#windows.values()) window.hide();
     this.#windows.clear();
     this.focused = null;
@@ -380,7 +420,37 @@ export class WindowRegistry {
     this.#windows.set(message.window, new DomainWindow(this, message.window, message.rect, message.overrideRedirect));
   }
 
+  /** Shows a window the domain mapped, now or (past HOST_WINDOW_RATE) at its turn. */
+  #show(window: DomainWindow): void {
+    if (this.#deferred.size === 0 && this.#hostWindows.available()) {
+      this.#hostWindows.spend(1);
+      window.show();
+      return;
+    }
+    this.#deferred.add(window);
+    this.context.counters.mapsDeferred += 1;
+    this.#showDeferredLater();
+  }
+
+  /** Shows the waiting windows, in MAP order, as the rate allows. */
+  #showDeferredLater(): void {
+    if (this.#deferTimer !== null || this.#deferred.size === 0) return;
+    this.#deferTimer = setTimeout(() => {
+      this.#deferTimer = null;
+      // The host went away: the session ends (and clears this registry) on its own.
+      if (this.context.display.connection.destroyed) return;
+      for (const window of this.#deferred) {
+        if (!this.#hostWindows.available()) break;
+        this.#hostWindows.spend(1);
+        this.#deferred.delete(window);
+        window.show();
+      }
+      this.#showDeferredLater();
+    }, Math.ceil(this.#hostWindows.waitMs()));
+  }
+
   #destroy(window: DomainWindow, message: TrustedOf<"DESTROY">): void {
+    this.#deferred.delete(window);
     window.hide();
     this.#windows.delete(window.id);
     for (const other of this.#windows.values()) if (other.transientFor === window.id) other.transientFor = null;
@@ -404,7 +474,9 @@ export class WindowRegistry {
       window.show();
       return;
     }
-    host.resize({ width: message.rect.width, height: message.rect.height });
+    if (!host.resize({ width: message.rect.width, height: message.rect.height })) {
+      this.context.counters.resizesCoalesced += 1;
+    }
     if (host.role.kind === "popup" && (before.x !== message.rect.x || before.y !== message.rect.y)) {
       const parent = window.transientFor === null ? undefined : this.#windows.get(window.transientFor);
       if (parent !== undefined) host.movePopup(offsetInWindow(parent.rect, message.rect));

@@ -13,7 +13,9 @@
  *
  * Damage is coalesced between frame callbacks and never lost: a commit goes
  * out at once when no frame is pending, else at the next frame callback
- * with everything that accumulated.
+ * with everything that accumulated. Resizes likewise, on the root's frame
+ * callbacks: a storm of CONFIGUREs reaches the host once a frame, at the
+ * last size asked for.
  */
 import {
   MAX_WINDOW_HEIGHT,
@@ -109,7 +111,12 @@ export class HostWindow {
   readonly #content: Proxy<"wl_surface">;
   readonly #contentSub: Proxy<"wl_subsurface">;
   readonly #contentViewport: Proxy<"wp_viewport">;
+  /** The content size the host has (frame excluded). */
   #size: Size;
+  /** A size asked for while a resize's frame callback is outstanding: applied when it comes; null for none. */
+  #nextSize: Size | null = null;
+  /** The root's frame callback after a resize is outstanding. */
+  #resizePending = false;
   #frameColor: number;
   #configured = false;
   #destroyed = false;
@@ -249,18 +256,21 @@ export class HostWindow {
 
   /**
    * New content size (frame excluded): the frame, background and crop follow
-   * in one atomic commit. `force` commits even an unchanged size, to tell the
-   * host the size it asked for is refused.
+   * in one atomic commit, at once, or when the last resize's frame callback
+   * comes (false: this one is merged into that commit). `force` commits even
+   * an unchanged size, to tell the host the size it asked for is refused.
    */
-  resize(size: Size, force = false): void {
-    if (this.#destroyed) return;
+  resize(size: Size, force = false): boolean {
+    if (this.#destroyed) return true;
     const clamped = clampSize(size);
-    if (!force && clamped.width === this.#size.width && clamped.height === this.#size.height) return;
-    this.#size = clamped;
-    this.#backgroundViewport.request("set_destination", clamped.width, clamped.height);
-    this.#background.request("commit");
-    if (this.#source !== null) this.#cropContent(this.#source);
-    if (this.#configured) this.#commitRoot();
+    const current = this.#nextSize ?? this.#size;
+    if (!force && clamped.width === current.width && clamped.height === current.height) return true;
+    if (this.#resizePending) {
+      this.#nextSize = clamped;
+      return false;
+    }
+    this.#applySize(clamped);
+    return true;
   }
 
   /** Moves a popup relative to its parent (its content's offset from the parent's content). */
@@ -343,6 +353,23 @@ export class HostWindow {
   /** The frame around the content, as decorator/ lays it out. */
   #outerSize(): Size {
     return frameLayout(this.#size, this.#border).outer;
+  }
+
+  /** Commits `size`; until the root's frame callback, later sizes wait in #nextSize. */
+  #applySize(size: Size): void {
+    this.#size = size;
+    this.#backgroundViewport.request("set_destination", size.width, size.height);
+    this.#background.request("commit");
+    if (this.#source !== null) this.#cropContent(this.#source);
+    if (!this.#configured) return;
+    this.#resizePending = true;
+    this.#root.request("frame").on("done", () => {
+      this.#resizePending = false;
+      const next = this.#nextSize;
+      this.#nextSize = null;
+      if (next !== null && !this.#destroyed) this.#applySize(next);
+    });
+    this.#commitRoot();
   }
 
   #onConfigure(serial: number): void {

@@ -17,7 +17,7 @@
  * keyboard has a US keymap and real modifier keys, and its keys carry time 0
  * as well.
  */
-import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Writable } from "node:stream";
 
@@ -81,6 +81,18 @@ function modeOf(file: string): number {
 // ---------------------------------------------------------------------------
 
 describe("GuiClipboard in memory", () => {
+  it("keeps the time of the last copy after a wipe or a clear, none before the first", () => {
+    const clipboard = new GuiClipboard({ dir: null, log: memoryLog().log });
+    expect(clipboard.lastCopy()).toBeNull();
+    clipboard.write({ data: text("secret"), source: "work", timestamp: 1234, sequence: 9 });
+    clipboard.wipe();
+    expect(clipboard.read()).toBeNull();
+    expect(clipboard.lastCopy()).toEqual({ timestamp: 1234, sequence: 9 });
+    clipboard.clear({ timestamp: 1300, sequence: 10 });
+    expect(clipboard.read()).toBeNull();
+    expect(clipboard.lastCopy()).toEqual({ timestamp: 1300, sequence: 10 });
+  });
+
   it("is empty at first, gives back what was written, and is empty after a wipe", () => {
     const clipboard = new GuiClipboard({ dir: null, log: memoryLog().log });
     expect(clipboard.read()).toBeNull();
@@ -165,17 +177,42 @@ describe("GuiClipboard in a directory", () => {
     expect(decoded(clipboard.read()?.data ?? new Uint8Array())).toBe("secret");
   });
 
-  it("wipes by removing the file, seen by every clipboard on the directory; a second wipe is harmless", () => {
+  it("wipes the data for every clipboard on the directory, keeping only the copy's time; a second wipe is harmless", () => {
     const dir = path.join(base.dir, "clipboard");
     const log = memoryLog().log;
     const a = new GuiClipboard({ dir, log });
     const b = new GuiClipboard({ dir, log });
-    a.write({ data: text("secret"), source: "work", timestamp: 1 });
+    a.write({ data: text("secret"), source: "work", timestamp: 1, sequence: 7 });
     b.wipe();
-    expect(readdirSync(dir)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([CLIPBOARD_FILE]);
+    expect(readFileSync(path.join(dir, CLIPBOARD_FILE), "utf8")).not.toContain(
+      Buffer.from("secret").toString("base64"),
+    );
     expect(a.read()).toBeNull();
+    expect(a.lastCopy()).toEqual({ timestamp: 1, sequence: 7 });
     a.wipe();
     expect(a.read()).toBeNull();
+    expect(b.lastCopy()).toEqual({ timestamp: 1, sequence: 7 });
+  });
+
+  it("removes a malformed file on a wipe", () => {
+    const dir = path.join(base.dir, "clipboard");
+    const clipboard = new GuiClipboard({ dir, log: memoryLog().log });
+    writeFileSync(path.join(dir, CLIPBOARD_FILE), "secret", { mode: 0o600 });
+    clipboard.wipe();
+    expect(readdirSync(dir)).toEqual([]);
+    expect(clipboard.lastCopy()).toBeNull();
+  });
+
+  it("clears to empty at a copy's time: read gives nothing, lastCopy that time", () => {
+    const dir = path.join(base.dir, "clipboard");
+    const log = memoryLog().log;
+    const a = new GuiClipboard({ dir, log });
+    a.write({ data: text("secret"), source: "work", timestamp: 1 });
+    a.clear({ timestamp: 5, sequence: 2 });
+    const b = new GuiClipboard({ dir, log });
+    expect(b.read()).toBeNull();
+    expect(b.lastCopy()).toEqual({ timestamp: 5, sequence: 2 });
   });
 
   it("accepts an existing directory of mode 0700 and leaves its mode alone", () => {
@@ -863,6 +900,40 @@ describe("on headless sway, keys typed by wtype and wayvnc", () => {
       expect(under.guid.counters.clipboardRefused).toBe(1);
     });
 
+    it("discards a late answer to an earlier copy after the later copy was pasted and wiped", async () => {
+      const { work, personal, under } = await startDesk({ workAnswer: null });
+      await focus(work);
+      await type(work, COPY);
+      await work.peer.waitForMessage("CLIPBOARD_REQ");
+      personal.peer.answerClipboard = text("later");
+      await copyFrom(personal, "later");
+      await focus(work);
+      await type(work, PASTE);
+      expect(decoded((await work.peer.waitForMessage("CLIPBOARD_DATA")).data)).toBe("later");
+      work.peer.clipboardData(text("late"));
+      await logLines(under, /discarded, the clipboard holds a later copy/);
+      expect(under.guid.clipboard.read()).toBeNull();
+      await type(work, PASTE);
+      await logLines(under, /secure paste: the clipboard is empty/);
+      expect(work.peer.messages("CLIPBOARD_DATA")).toHaveLength(1);
+      expect(under.guid.counters.clipboardRefused).toBe(1);
+    });
+
+    it("discards a late answer to an earlier copy after the later copy's answer cleared the clipboard", async () => {
+      const { work, personal, under } = await startDesk({ workAnswer: null });
+      await focus(work);
+      await type(work, COPY);
+      await work.peer.waitForMessage("CLIPBOARD_REQ");
+      personal.peer.answerClipboard = new Uint8Array(0);
+      await focus(personal);
+      await type(personal, COPY);
+      await logLines(under, /the domain's clipboard is empty; clipboard cleared/);
+      work.peer.clipboardData(text("late"));
+      await logLines(under, /discarded, the clipboard holds a later copy/);
+      expect(under.guid.clipboard.read()).toBeNull();
+      expect(under.guid.counters.clipboardRefused).toBe(1);
+    });
+
     it("refuses a paste whose key is older than the clipboard's copy, and logs it", async () => {
       const { work, personal, under } = await startDesk({ workAnswer: "first" });
       const time = await keyTime(work);
@@ -988,7 +1059,9 @@ describe("on headless sway, keys typed by wtype and wayvnc", () => {
       expect(pasted.window).toBe(W1);
       expect(personalGuid.guid.counters.clipboardPastes).toBe(1);
       expect(workGuid.guid.counters.clipboardCopies).toBe(1);
-      expect(readdirSync(clipboardDir)).toEqual([]);
+      // The file keeps only the copy's time (QSB-013), none of its data.
+      expect(readdirSync(clipboardDir)).toEqual([CLIPBOARD_FILE]);
+      expect(personalGuid.guid.clipboard.read()).toBeNull();
       expect(workGuid.guid.clipboard.read()).toBeNull();
       expect(workPeer.messages("CLIPBOARD_DATA")).toEqual([]);
     });
