@@ -83,7 +83,7 @@ interface Series {
   domains: number[];
 }
 
-interface Timing {
+export interface Timing {
   warmupMs: number;
   measureMs: number;
   graceMs: number;
@@ -113,7 +113,7 @@ interface Probe {
 }
 
 /** What one configuration measured. */
-interface Measured {
+export interface Measured {
   domains: number;
   windows: number;
   /** Per 1-s sample, % of one core. */
@@ -144,7 +144,7 @@ interface Measured {
 const clockTicks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
 /** utime + stime of a process, in ms; 0 once it is gone. */
-function cpuMs(pid: number): number {
+export function cpuMs(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -165,7 +165,7 @@ function runQueueWaitMs(pid: number): number {
 }
 
 /** VmRSS of a process in bytes; 0 once it is gone. */
-function rssBytes(pid: number): number {
+export function rssBytes(pid: number): number {
   try {
     const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return match === null ? 0 : Number(match[1]) * 1024;
@@ -188,12 +188,12 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Polls `check` every 50 ms until it is true; rejects naming `what` after `timeoutMs`. */
-async function until(check: () => boolean, what: () => string, timeoutMs: number): Promise<void> {
+export async function until(check: () => boolean, what: () => string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`${what()} did not happen within ${timeoutMs} ms`);
@@ -212,7 +212,7 @@ function ended(child: ChildProcess): Promise<void> {
  * group, so the runner's kill of a case at its time limit (SIGTERM to the
  * case's group) would miss them: on SIGTERM and at exit they are killed here.
  */
-const liveGroups = new Set<number>();
+export const liveGroups = new Set<number>();
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
@@ -234,7 +234,7 @@ process.once("SIGTERM", () => {
 });
 
 /** Ends a child's process group: SIGTERM, then SIGKILL after 5 s. */
-async function stopGroup(child: ChildProcess): Promise<void> {
+export async function stopGroup(child: ChildProcess): Promise<void> {
   const pgid = child.pid as number;
   const exited = ended(child);
   killGroup(pgid, "SIGTERM");
@@ -247,7 +247,7 @@ async function stopGroup(child: ChildProcess): Promise<void> {
 }
 
 /** Keeps the last 4 KB of a stream, for the message of a failure. */
-function tail(stream: NodeJS.ReadableStream | null, keep: (text: string) => void): void {
+export function tail(stream: NodeJS.ReadableStream | null, keep: (text: string) => void): void {
   let text = "";
   stream?.setEncoding("utf8");
   stream?.on("data", (chunk: string) => {
@@ -289,12 +289,14 @@ function socketLines(socket: Socket, name: string): (what: string, timeoutMs?: n
 }
 
 /** One series: a desktop, domains of `windows` windows added up to each count in turn, each count measured. */
-class Bench {
+export class Bench {
   readonly dir: string;
   readonly desktop: Desktop;
   readonly domains: Domain[] = [];
   readonly servers: Server[] = [];
   readonly probes: Probe[] = [];
+  /** Windows on the desktop that are not this bench's domains' (e.g. a flooding domain's): left where they are, not probed. */
+  foreign: (title: string) => boolean = () => false;
   #recording = false;
   #frames = 0;
   /** Domains asked for so far (started or starting). */
@@ -467,7 +469,9 @@ class Bench {
       height: rect.height + TITLE_BAR_HEIGHT + GRID_GAP,
     });
     for (;;) {
-      const loose = this.desktop.shown.filter((shown) => shown.kind === "toplevel" && shown.rect.y < GRID_TOP);
+      const loose = this.desktop.shown.filter(
+        (shown) => shown.kind === "toplevel" && shown.rect.y < GRID_TOP && !this.foreign(shown.window.title),
+      );
       const top = loose.at(-1);
       if (top === undefined) break;
       const match = /^\[d(\d+)\] w(\d+)$/.exec(top.window.title);
