@@ -4,7 +4,8 @@
 // The uv_poll_t lives in a heap block of its own, freed by uv_close's
 // callback, so the JS wrapper can be collected before libuv is done with the
 // handle. While started, the wrapper holds a strong reference to itself so
-// the callback cannot be collected under a live handle.
+// the callback cannot be collected under a live handle; close() drops the
+// callback, so that nothing of the wrapper's owner outlives it.
 #include <uv.h>
 
 #include "common.h"
@@ -153,6 +154,11 @@ class Poll : public Napi::ObjectWrap<Poll> {
       ThrowType(info.Env(), "receiver is not a Poll");
     }
     CloseHandle(true);
+    // The callback usually closes over the wrapper's owner, which holds the
+    // wrapper: a strong reference kept past close() would keep all three
+    // alive for good. Dropped here (also when close() runs inside the
+    // callback: its function stays alive on the stack until it returns).
+    callback_.Reset();
     return info.Env().Undefined();
   }
 

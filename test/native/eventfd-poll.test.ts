@@ -100,6 +100,28 @@ describe("Poll", () => {
     expect(() => poll.ref()).toThrow(expect.objectContaining({ code: "EBADF" }));
   });
 
+  it("lets its callback, and the owner the callback closes over, be collected once closed", async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(gc, "run with --expose-gc (vitest.config.ts sets it)").toBeDefined();
+    const fd = track(native.eventfdCreate());
+    const owners = (() => {
+      // An owner that holds its poll, whose callback closes over the owner: a Connection's shape.
+      const started = { poll: null as native.Poll | null };
+      started.poll = new native.Poll(fd, () => void started);
+      started.poll.start(native.POLL_READABLE);
+      started.poll.close();
+      const idle = { poll: null as native.Poll | null };
+      idle.poll = new native.Poll(fd, () => void idle);
+      idle.poll.close();
+      return [new WeakRef(started), new WeakRef(idle)];
+    })();
+    // A WeakRef holds its target until the current job ends: collect on a later turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc!();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(owners.map((owner) => owner.deref() === undefined)).toEqual([true, true]);
+  });
+
   it("refuses a receiver that is not a Poll and arguments of the wrong type", () => {
     const fd = track(native.eventfdCreate());
     const poll = new native.Poll(fd, () => undefined);
