@@ -21,6 +21,7 @@ import {
 import { copyRect, type StridedBytes } from "../native/index.ts";
 import type { Rect } from "./geometry.ts";
 import { intersect, isEmpty, union } from "./geometry.ts";
+import { MAX_OUTPUT_SIZE } from "./output.ts";
 import type { PixelSource } from "./api.ts";
 
 /** A region built by add and subtract operations, in surface coordinates; the last operation covering a point decides. */
@@ -464,7 +465,12 @@ export class Surface {
     if (this.destroyed) return;
     this.destroyed = true;
     this.releaseBuffer();
+    // As libwayland does: the surface's callbacks end with it (delete_id, no done), else the client keeps them.
+    for (const callback of [...this.frameCallbacks, ...this.pending.frames]) {
+      if (!callback.destroyed) callback.destroy();
+    }
     this.frameCallbacks = [];
+    this.pending.frames = [];
     const sub = this.subsurface;
     if (sub !== null && !sub.parent.destroyed) {
       const parent = sub.parent;
@@ -800,8 +806,15 @@ export function createSurfaceGlobals(display: Display, hooks: SurfaceHooks): voi
           set_destination(width, height) {
             if (!alive()) return;
             const unset = width === -1 && height === -1;
-            if (!unset && (width <= 0 || height <= 0)) {
-              resource.postError(errors.bad_value, `destination ${width}x${height}`);
+            // A surface is resampled into memory of its destination size: no larger than the largest output.
+            if (
+              !unset &&
+              (width <= 0 || height <= 0 || width > MAX_OUTPUT_SIZE.width || height > MAX_OUTPUT_SIZE.height)
+            ) {
+              resource.postError(
+                errors.bad_value,
+                `destination ${width}x${height} (at most ${MAX_OUTPUT_SIZE.width}x${MAX_OUTPUT_SIZE.height})`,
+              );
               return;
             }
             surface.pendingViewport().destination = unset ? null : { width, height };

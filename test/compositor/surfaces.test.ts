@@ -271,6 +271,15 @@ const hostile: Array<[string, (c: ClientConnection) => void | Promise<void>, str
     5,
   ],
   [
+    "sets a viewport destination of 16385×1, wider than the largest output",
+    (c) => {
+      const surface = c.bind("wl_compositor", 5).request("create_surface");
+      c.bind("wp_viewporter", 1).request("get_viewport", surface).request("set_destination", 16385, 1);
+    },
+    "wp_viewport",
+    0,
+  ],
+  [
     "sets a positioner size of 0×5",
     (c) => c.bind("xdg_wm_base", 5).request("create_positioner").request("set_size", 0, 5),
     "xdg_positioner",
