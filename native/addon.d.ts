@@ -157,9 +157,9 @@ export interface NativeBinding {
 
   /** A non-blocking eventfd. */
   eventfdCreate(initial: number, semaphore: boolean): number;
-  /** Adds `value` (default 1) to the counter; false if that would overflow. */
+  /** Adds `value` (default 1) to the counter; false if that would overflow (a value > 1 can block on a blocking fd). */
   eventfdSignal(fd: number, value?: number): boolean;
-  /** Reads and resets the counter; 0 when nothing was pending. */
+  /** Reads and resets the counter; 0 when nothing was pending; never blocks (preadv2 RWF_NOWAIT). */
   eventfdConsume(fd: number): number;
 
   Poll: typeof Poll;

@@ -224,14 +224,23 @@ export function eventfdCreate(options: { initial?: number; semaphore?: boolean }
   return binding.eventfdCreate(initial, options.semaphore ?? false);
 }
 
-/** Adds `value` to an eventfd's counter, waking its pollers; false if the counter is full. */
+/**
+ * Adds `value` to an eventfd's counter, waking its pollers; false if the
+ * counter is full. Never blocks for a value of 1 (poll says whether 1 more
+ * fits); a larger value into a nearly full counter blocks when the fd's
+ * description is blocking (poll cannot tell how much room is left).
+ */
 export function eventfdSignal(fd: number, value = 1): boolean {
   checkFd(fd);
   checkSize(value, "value", 1, Number.MAX_SAFE_INTEGER);
   return binding.eventfdSignal(fd, value);
 }
 
-/** Reads and resets an eventfd's counter; 0 when nothing was pending. */
+/**
+ * Reads and resets an eventfd's counter; 0 when nothing was pending. Never
+ * blocks, whatever the shared description's O_NONBLOCK says (RWF_NOWAIT; on
+ * kernels before 5.12, poll first).
+ */
 export function eventfdConsume(fd: number): number {
   checkFd(fd);
   return binding.eventfdConsume(fd);
