@@ -1,3 +1,5 @@
+import { constants as fsConstants, openSync, readdirSync } from "node:fs";
+
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import * as native from "../../native/index.ts";
@@ -423,6 +425,69 @@ describe("memfd grant pools from a lying granter", () => {
     granter.answer();
     await again;
     expect(mapper.isAttached(GRANTER)).toBe(true);
+    mapper.destroy();
+  });
+
+  /** Offers `fds` (whatever they are) with a valid hello, as domain 1 would. */
+  function offerFds(fdsToSend: number[]): void {
+    listenFd = native.listen("stream", grantSocketPath(dir.dir, GRANTER, MAPPER));
+    const hello = new Uint8Array(new Uint32Array([0x51475250, 1, GRANTER, MAPPER]).buffer);
+    poll = new native.Poll(listenFd, () => {
+      const connection = native.accept(listenFd);
+      if (connection === null) return;
+      native.sendmsg(connection, hello, fdsToSend);
+      native.close(connection);
+    });
+    poll.start(native.POLL_READABLE);
+  }
+
+  function sealedMemfd(bytes: number): number {
+    const fd = native.memfdCreate("hostile", bytes);
+    native.addSeals(fd, native.SEAL_SHRINK);
+    fds.push(fd);
+    return fd;
+  }
+
+  it.each<[string, () => number]>([
+    ["an eventfd", () => native.eventfdCreate()],
+    ["a socket", () => native.socketpair("stream")[0]],
+    ["a directory", () => openSync(dir.dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY)],
+  ])("refuses a pool that is %s with GRANT_BAD_POOL, not an fcntl error", async (_, make) => {
+    const pool = make();
+    fds.push(pool);
+    const table = sealedMemfd(PAGE);
+    const view = native.mmap(table, 0, PAGE, { writable: true });
+    new Uint32Array(view).set([0x51474e54, 1, GRANTER, MAPPER, 4]);
+    native.munmap(view);
+    offerFds([pool, table]);
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    await expect(mapper.attach(GRANTER)).rejects.toMatchObject({
+      name: "ShmError",
+      code: "GRANT_BAD_POOL",
+      message: expect.stringMatching(/not a memfd sealed against shrinking/) as unknown,
+    });
+    mapper.destroy();
+  });
+
+  it("refuses an offer of three fds with GRANT_BAD_POOL, and keeps none of them", async () => {
+    offerFds([sealedMemfd(PAGE), sealedMemfd(PAGE), sealedMemfd(PAGE)]);
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    const before = readdirSync("/proc/self/fd").length;
+    await expect(mapper.attach(GRANTER)).rejects.toMatchObject({ code: "GRANT_BAD_POOL", message: /more than 2 fds/ });
+    expect(readdirSync("/proc/self/fd").length).toBe(before);
+    mapper.destroy();
+  });
+
+  it("refuses a writable map of a pool the granter sealed against writing after the attach, with GRANT_BAD_POOL", async () => {
+    const table = header(4);
+    table[16] = 1 | 4 | (MAPPER << 16);
+    offer(table, 4, true);
+    const mapper = new MemfdGrantTable({ domain: MAPPER, socketDir: dir.dir });
+    await mapper.attach(GRANTER);
+    // F_SEAL_FUTURE_WRITE: no new writable mapping of the pool, by anyone.
+    native.addSeals(fds[0] as number, 0x10);
+    expectShmError(() => mapper.map(GRANTER, [0], { writable: true }), "GRANT_BAD_POOL");
+    expect(new Uint8Array(mapper.map(GRANTER, [0]).buffer)).toHaveLength(PAGE);
     mapper.destroy();
   });
 

@@ -201,6 +201,8 @@ function hostileServer(
   fill: (words: Uint32Array, view: DataView, refs: readonly number[]) => void,
   magic = HELLO[0],
   eventFds: readonly [number, number] = [native.eventfdCreate(), native.eventfdCreate()],
+  /** The rendezvous as sent: its first `bytes` bytes, and a third fd after the two eventfds. */
+  shape: { bytes?: number; extraFd?: number } = {},
 ) {
   const table = new MemfdGrantTable({ domain: SERVER, socketDir: dir.dir, poolName: `vchan-${PORT}` });
   cleanups.push(() => table.destroy());
@@ -224,7 +226,8 @@ function hostileServer(
     const fd = native.accept(listenFd);
     if (fd === null) return;
     accepted.push(fd);
-    native.sendmsg(fd, hello, [serverToClient, clientToServer]);
+    const fds = [serverToClient, clientToServer, ...(shape.extraFd === undefined ? [] : [shape.extraFd])];
+    native.sendmsg(fd, hello.subarray(0, shape.bytes ?? hello.length), fds);
   });
   poll.start(native.POLL_READABLE);
   cleanups.push(() => {
@@ -282,6 +285,20 @@ describe("an shm vchan client against a lying server", () => {
   it("refuses a rendezvous message with a bad magic", async () => {
     hostileServer(() => undefined, 0x12345678);
     await expect(connectClient()).rejects.toMatchObject({ code: "VCHAN_BAD_PEER" });
+  });
+
+  it("refuses a rendezvous message of 12 bytes instead of taking the missing ones as zeros", async () => {
+    hostileServer(() => undefined, HELLO[0], undefined, { bytes: 12 });
+    await expect(connectClient()).rejects.toMatchObject({ code: "VCHAN_BAD_PEER", message: /12 bytes/ });
+  });
+
+  it("refuses a rendezvous message with three fds, and keeps none of them", async () => {
+    const extra = native.eventfdCreate();
+    cleanups.push(() => native.close(extra));
+    const peer = hostileServer(() => undefined, HELLO[0], undefined, { extraFd: extra });
+    const before = openFds();
+    await expect(connectClient()).rejects.toMatchObject({ code: "VCHAN_BAD_PEER", message: /more than 2 fds/ });
+    expect(openFds()).toBe(before + peer.accepted.length);
   });
 
   it.each<[string, () => [number, number]]>([
