@@ -536,12 +536,24 @@ export class SessionValidator {
     };
     const withinMax = (w: number, h: number) => w <= MAX_WINDOW_WIDTH && h <= MAX_WINDOW_HEIGHT;
     const min = pair(PMinSize, m.min_width, m.min_height, withinMax);
-    const max = pair(
+    let max = pair(
       PMaxSize,
       m.max_width,
       m.max_height,
       (w, h) => w > 0 && w <= MAX_WINDOW_WIDTH && h > 0 && h <= MAX_WINDOW_HEIGHT,
     );
+    if (min !== null && max !== null && (min.width > max.width || min.height > max.height)) {
+      // A host's xdg_toplevel refuses max < min (invalid_size) by ending its client: guid, every window in it.
+      const raised = { width: Math.max(min.width, max.width), height: Math.max(min.height, max.height) };
+      notices.push(
+        clamp(
+          "HINT_MAX_BELOW_MIN",
+          `max size ${max.width}x${max.height} below min size ${min.width}x${min.height}: now ${raised.width}x${raised.height}`,
+        ),
+      );
+      max = raised;
+      // Now min.width ≤ max.width ≤ 16384 and min.height ≤ max.height ≤ 6144.
+    }
     const inc = pair(PResizeInc, m.width_inc, m.height_inc, (w, h) => w < MAX_WINDOW_WIDTH && h < MAX_WINDOW_HEIGHT);
     const base = pair(PBaseSize, m.base_width, m.base_height, withinMax);
     const known = USPosition | PPosition | PMinSize | PMaxSize | PResizeInc | PBaseSize;

@@ -649,6 +649,14 @@ describe("WINDOW_HINTS", () => {
   it("ignores the values of hints whose flag is not set", () => {
     expect(check({ flags: 0, min_width: 5, min_height: 5 }).min).toBeNull();
   });
+
+  it("raises a max size below the min size to the min size (a host refuses max < min)", () => {
+    const result = withWindow().validate(
+      hints({ flags: 16 | 32, min_width: 109, min_height: 11, max_width: 108, max_height: 458 }),
+    );
+    expect(accepted(result)).toMatchObject({ min: { width: 109, height: 11 }, max: { width: 109, height: 458 } });
+    expect(result.ok && result.notices.map((notice) => notice.code)).toEqual(["HINT_MAX_BELOW_MIN"]);
+  });
 });
 
 describe("WINDOW_FLAGS", () => {
