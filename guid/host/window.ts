@@ -137,7 +137,7 @@ export class HostWindow {
     this.role = options.role;
     this.#listener = options.listener;
     this.#border = options.border;
-    this.#size = clampSize(options.size);
+    this.#size = clampSize(options.size, this.#border);
     this.#frameColor = options.frameColor;
     const compositor = display.compositor;
     this.#root = compositor.request("create_surface");
@@ -184,7 +184,10 @@ export class HostWindow {
         const outer = { width, height };
         this.#pendingSize =
           width > 0 && height > 0
-            ? clampSize({ width: outer.width - 2 * this.#border, height: outer.height - 2 * this.#border })
+            ? clampSize(
+                { width: outer.width - 2 * this.#border, height: outer.height - 2 * this.#border },
+                this.#border,
+              )
             : null;
         this.#pendingStates = decodeStates(states);
       });
@@ -262,7 +265,7 @@ export class HostWindow {
    */
   resize(size: Size, force = false): boolean {
     if (this.#destroyed) return true;
-    const clamped = clampSize(size);
+    const clamped = clampSize(size, this.#border);
     const current = this.#nextSize ?? this.#size;
     if (!force && clamped.width === current.width && clamped.height === current.height) return true;
     if (this.#resizePending) {
@@ -481,10 +484,15 @@ export class HostWindow {
   };
 }
 
-function clampSize(size: Size): Size {
+/**
+ * Now 1 ≤ width and width + 2 × border ≤ 16384, height likewise ≤ 6144: the
+ * framed surface (its viewport's destination) stays within the largest
+ * output a host takes, which may refuse more (our Desktop ends the client).
+ */
+function clampSize(size: Size, border: number): Size {
   return {
-    width: Math.min(MAX_WINDOW_WIDTH, Math.max(1, Math.floor(size.width))),
-    height: Math.min(MAX_WINDOW_HEIGHT, Math.max(1, Math.floor(size.height))),
+    width: Math.min(MAX_WINDOW_WIDTH - 2 * border, Math.max(1, Math.floor(size.width))),
+    height: Math.min(MAX_WINDOW_HEIGHT - 2 * border, Math.max(1, Math.floor(size.height))),
   };
 }
 
