@@ -39,11 +39,18 @@ export function requireProgram(program: string, aptPackage = program): string {
  * compositor's readiness signal), or rejects after `timeoutMs` (default the
  * start-up allowance, {@link READY_TIMEOUT_MS}) or when `child` exits.
  */
-export function waitForSocket(socketPath: string, child: ChildProcess, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+export function waitForSocket(
+  socketPath: string,
+  child: ChildProcess,
+  timeoutMs = READY_TIMEOUT_MS,
+  options: { watchDirectory?: boolean } = {},
+): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const dir = path.dirname(socketPath);
-    const watcher = watch(dir, () => attempt());
+    // Without the watch (whose inotify fd libuv keeps for the process's life), the path is retried every 10 ms.
+    const watcher = (options.watchDirectory ?? true) ? watch(dir, () => attempt()) : null;
+    const retry = watcher === null ? setInterval(() => attempt(), 10) : null;
     const timer = setTimeout(
       () => finish(new Error(`the compositor never became ready: ${socketPath} did not appear within ${timeoutMs} ms`)),
       timeoutMs,
@@ -54,7 +61,8 @@ export function waitForSocket(socketPath: string, child: ChildProcess, timeoutMs
     function finish(error?: Error): void {
       if (settled) return;
       settled = true;
-      watcher.close();
+      watcher?.close();
+      if (retry !== null) clearInterval(retry);
       clearTimeout(timer);
       child.off("exit", onExit);
       if (error === undefined) resolve();
@@ -129,6 +137,8 @@ export interface SwayOptions {
   background?: string;
   /** Extra config lines. */
   config?: string[];
+  /** Wait for the socket by retrying instead of watching its directory (a process that counts its fds). */
+  pollForSocket?: boolean;
 }
 
 /**
@@ -189,7 +199,7 @@ export async function startSway(options: SwayOptions = {}): Promise<RunningCompo
     stop: () => stopGroup(child, cleanup),
   };
   try {
-    await waitForSocket(socketPath, child);
+    await waitForSocket(socketPath, child, READY_TIMEOUT_MS, { watchDirectory: options.pollForSocket !== true });
   } catch (error) {
     await running.stop();
     throw new Error(`${(error as Error).message}\nsway said:\n${stderr()}`);
