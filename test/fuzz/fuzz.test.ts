@@ -25,4 +25,10 @@ describe("fuzz targets (short counts; npm run fuzz for long ones)", () => {
       },
     );
   }
+
+  it("has a target for every parser of untrusted bytes the issue names", () => {
+    expect(targetNames()).toEqual(
+      expect.arrayContaining(["config", "grants", "protocol", "session", "vchan-shm", "wayland", "websocket"]),
+    );
+  });
 });
