@@ -10,22 +10,14 @@
 // prints "commit <ns>". Drawing is before the clock starts.
 import { createInterface } from "node:readline";
 
-import { ClientShmPool, SHM_FORMAT_XRGB8888, connect, type Proxy } from "../../wayland/index.ts";
+import { connect } from "../../wayland/index.ts";
+import { bindGlobals, openToplevel, type ShmBuffer } from "./toplevel.ts";
 
 interface Rect {
   x: number;
   y: number;
   width: number;
   height: number;
-}
-
-interface ShmBuffer {
-  readonly proxy: Proxy<"wl_buffer">;
-  /** The buffer's pixels as 0x00RRGGBB words, row-major, stride width. */
-  readonly words: Uint32Array;
-  busy: boolean;
-  /** Wakes the wait for its release. */
-  onRelease: (() => void) | null;
 }
 
 const width = Number(process.argv[2]);
@@ -36,33 +28,12 @@ if (!(width > 0 && height > 0) || display === undefined) {
 }
 
 const connection = await connect({ display });
-const surface = connection.bind("wl_compositor", 4).request("create_surface");
-const shm = connection.bind("wl_shm", 1);
-const wmBase = connection.bind("xdg_wm_base", 2);
-wmBase.on("ping", (serial) => wmBase.request("pong", serial));
-const xdgSurface = wmBase.request("get_xdg_surface", surface);
-const toplevel = xdgSurface.request("get_toplevel");
-toplevel.request("set_title", "desktop bench");
-toplevel.request("set_app_id", "bench.damage");
-const configured = new Promise<number>((resolve) => xdgSurface.on("configure", (serial) => resolve(serial)));
-surface.request("commit");
-xdgSurface.request("ack_configure", await configured);
-xdgSurface.on("configure", (serial) => xdgSurface.request("ack_configure", serial));
-
-const frameBytes = width * height * 4;
-const pool = new ClientShmPool(shm, frameBytes * 2);
-const buffers = [0, 1].map((index): ShmBuffer => {
-  const created = pool.createBuffer(index * frameBytes, width, height, width * 4, SHM_FORMAT_XRGB8888);
-  const words = new Uint32Array(created.bytes.buffer, created.bytes.byteOffset, width * height);
-  const buffer: ShmBuffer = { proxy: created.proxy, words, busy: false, onRelease: null };
-  created.proxy.on("release", () => {
-    buffer.busy = false;
-    const wake = buffer.onRelease;
-    buffer.onRelease = null;
-    wake?.();
-  });
-  return buffer;
-}) as [ShmBuffer, ShmBuffer];
+const { surface, buffers } = await openToplevel(bindGlobals(connection), {
+  title: "desktop bench",
+  appId: "bench.damage",
+  width,
+  height,
+});
 
 let next = 0;
 let generation = 0;

@@ -19,16 +19,8 @@
 // harness runs on the measured path.
 import { renameSync, writeFileSync } from "node:fs";
 
-import { ClientShmPool, SHM_FORMAT_XRGB8888, connect, type Proxy } from "../../wayland/index.ts";
-
-interface ShmBuffer {
-  readonly proxy: Proxy<"wl_buffer">;
-  /** The buffer's pixels as 0x00RRGGBB words, row-major, stride width. */
-  readonly words: Uint32Array;
-  busy: boolean;
-  /** Wakes the wait for its release. */
-  onRelease: (() => void) | null;
-}
+import { connect } from "../../wayland/index.ts";
+import { bindGlobals, openToplevel, type ShmBuffer } from "./toplevel.ts";
 
 const width = Number(process.argv[2]);
 const height = Number(process.argv[3]);
@@ -69,34 +61,13 @@ function documentImage(): Uint32Array {
 }
 
 const connection = await connect({ display });
-const surface = connection.bind("wl_compositor", 4).request("create_surface");
-const shm = connection.bind("wl_shm", 1);
-const wmBase = connection.bind("xdg_wm_base", 2);
-wmBase.on("ping", (serial) => wmBase.request("pong", serial));
-const xdgSurface = wmBase.request("get_xdg_surface", surface);
-const toplevel = xdgSurface.request("get_toplevel");
-toplevel.request("set_title", "waypipe bench");
-toplevel.request("set_app_id", "bench.flood");
-const configured = new Promise<number>((resolve) => xdgSurface.on("configure", (serial) => resolve(serial)));
-surface.request("commit");
-xdgSurface.request("ack_configure", await configured);
-xdgSurface.on("configure", (serial) => xdgSurface.request("ack_configure", serial));
-
+const { surface, buffers } = await openToplevel(bindGlobals(connection), {
+  title: "waypipe bench",
+  appId: "bench.flood",
+  width,
+  height,
+});
 const image = documentImage();
-const frameBytes = width * height * 4;
-const pool = new ClientShmPool(shm, frameBytes * 2);
-const buffers = [0, 1].map((index): ShmBuffer => {
-  const created = pool.createBuffer(index * frameBytes, width, height, width * 4, SHM_FORMAT_XRGB8888);
-  const words = new Uint32Array(created.bytes.buffer, created.bytes.byteOffset, width * height);
-  const buffer: ShmBuffer = { proxy: created.proxy, words, busy: false, onRelease: null };
-  created.proxy.on("release", () => {
-    buffer.busy = false;
-    const wake = buffer.onRelease;
-    buffer.onRelease = null;
-    wake?.();
-  });
-  return buffer;
-}) as [ShmBuffer, ShmBuffer];
 
 /** Commit times (ns) by frame number. */
 const commits: bigint[] = [];

@@ -20,16 +20,11 @@
 import { createConnection } from "node:net";
 import { createInterface } from "node:readline";
 
-import { ClientShmPool, SHM_FORMAT_XRGB8888, connect, type Proxy } from "../../wayland/index.ts";
+import { connect, type Proxy } from "../../wayland/index.ts";
 import { AREA, BASE, identityPixel } from "./scale-square.ts";
+import { bindGlobals, openToplevel, type ShmBuffer } from "./toplevel.ts";
 
 const PERIOD_NS = 1_000_000_000n / 60n;
-
-interface ShmBuffer {
-  readonly proxy: Proxy<"wl_buffer">;
-  readonly words: Uint32Array;
-  busy: boolean;
-}
 
 interface AppWindow {
   readonly surface: Proxy<"wl_surface">;
@@ -49,33 +44,19 @@ if (!(windows > 0 && size >= 2 * AREA && tag >= 0) || controlPath === undefined 
 }
 
 const connection = await connect({ display });
-const compositor = connection.bind("wl_compositor", 4);
-const shm = connection.bind("wl_shm", 1);
-const wmBase = connection.bind("xdg_wm_base", 2);
-wmBase.on("ping", (serial) => wmBase.request("pong", serial));
-
-const frameBytes = size * size * 4;
+const globals = bindGlobals(connection);
 
 async function openWindow(index: number): Promise<AppWindow> {
-  const surface = compositor.request("create_surface");
-  const xdgSurface = wmBase.request("get_xdg_surface", surface);
-  const toplevel = xdgSurface.request("get_toplevel");
-  toplevel.request("set_title", `w${index}`);
-  toplevel.request("set_app_id", "bench.scale");
-  const configured = new Promise<number>((resolve) => xdgSurface.on("configure", (serial) => resolve(serial)));
-  surface.request("commit");
-  xdgSurface.request("ack_configure", await configured);
-  xdgSurface.on("configure", (serial) => xdgSurface.request("ack_configure", serial));
-  const pool = new ClientShmPool(shm, frameBytes * 2);
-  const buffers = [0, 1].map((at): ShmBuffer => {
-    const created = pool.createBuffer(at * frameBytes, size, size, size * 4, SHM_FORMAT_XRGB8888);
-    const words = new Uint32Array(created.bytes.buffer, created.bytes.byteOffset, size * size);
+  const { surface, buffers } = await openToplevel(globals, {
+    title: `w${index}`,
+    appId: "bench.scale",
+    width: size,
+    height: size,
+  });
+  for (const { words } of buffers) {
     words.fill(BASE);
     words[(AREA / 2 - 1) * size + AREA / 2 - 1] = identityPixel(tag, index);
-    const buffer: ShmBuffer = { proxy: created.proxy, words, busy: false };
-    created.proxy.on("release", () => (buffer.busy = false));
-    return buffer;
-  }) as [ShmBuffer, ShmBuffer];
+  }
   const window: AppWindow = { surface, buffers, next: 0, seq: 0, framePending: false };
   // The first image: the whole window in BASE; its frame callback says it is up.
   const first = buffers[0];
