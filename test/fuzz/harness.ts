@@ -21,6 +21,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { memoryStats } from "../../native/index.ts";
+import { concat } from "../protocol/bytes.ts";
+
+export { concat };
 
 /** What a target counted so far. */
 export interface FuzzStats {
@@ -152,31 +155,21 @@ export function mutate(random: Random, input: Uint8Array, other?: Uint8Array): U
       return bytes.subarray(0, random.below(bytes.length));
     case 3: {
       const at = random.below(bytes.length + 1);
-      return concat([bytes.subarray(0, at), random.bytes(1 + random.below(16)), bytes.subarray(at)]);
+      return concat(bytes.subarray(0, at), random.bytes(1 + random.below(16)), bytes.subarray(at));
     }
     case 4: {
       const start = random.below(bytes.length);
       const slice = bytes.subarray(start, start + 1 + random.below(64));
-      return concat([bytes, ...Array.from({ length: 1 + random.below(8) }, () => slice)]);
+      return concat(bytes, ...Array.from({ length: 1 + random.below(8) }, () => slice));
     }
     case 5: {
       if (other === undefined || other.length === 0) return bytes.subarray(random.below(bytes.length));
-      return concat([bytes.subarray(0, random.below(bytes.length)), other.subarray(random.below(other.length))]);
+      return concat(bytes.subarray(0, random.below(bytes.length)), other.subarray(random.below(other.length)));
     }
     default:
       bytes[random.below(bytes.length)] = random.u32() & 0xff;
       return bytes;
   }
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 // ---- corpus ----

@@ -424,7 +424,7 @@ export class Lane {
       let bytes = 0;
       while (bytes < TURN_BYTES && sent < length && !agent.gone) {
         if (sent === copyAt) {
-          agent.send(concat(batch.splice(0)));
+          agent.send(concat(...batch.splice(0)));
           await this.#secureCopy(generator);
           if (agent.gone) break;
         }
@@ -435,7 +435,7 @@ export class Lane {
         sent += 1;
       }
       // One write a turn: the daemon reads what a real agent's burst would give it.
-      agent.send(concat(batch.splice(0)));
+      agent.send(concat(...batch.splice(0)));
       stats.bytes += bytes;
       if (agent.traffic.clipboardRequests > answered) {
         answered = agent.traffic.clipboardRequests;

@@ -231,7 +231,7 @@ async function rawConnection(random: Random, stats: FuzzStats, viewer: Viewer): 
   }
   const mask = masked ? random.bytes(4) : new Uint8Array(0);
   const body = payload.map((byte, i) => byte ^ (mask[i % 4] ?? 0));
-  const frame = concat([header, mask, body]);
+  const frame = concat(header, mask, body);
   socket.write(frame);
   stats.bytes += frame.length;
   // Whatever the frame, the server may answer but must not hold the connection open with nothing to come: end it.

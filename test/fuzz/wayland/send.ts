@@ -90,7 +90,7 @@ export async function sendRequests(
   transform?: (bytes: Uint8Array) => Uint8Array,
   held?: HeldFds,
 ): Promise<number> {
-  const encoded = concat(requests.map(encodeRequest));
+  const encoded = concat(...requests.map(encodeRequest));
   const bytes = transform === undefined ? encoded : transform(encoded);
   const specs = requests.flatMap((request) => request.fds).slice(0, MAX_FDS_PER_WRITE);
   return sendBytes(raw, bytes, specs, held);

@@ -209,10 +209,10 @@ async function replay(raw: RawClient, random: Random, server: FuzzServer, contex
     starts.push(length);
     length += chunk.bytes.length;
   }
-  let stream = concat(chunks.map((chunk) => chunk.bytes));
+  let stream = concat(...chunks.map((chunk) => chunk.bytes));
   const mutated = !random.oneIn(3);
   if (mutated) {
-    const other = concat(random.pick(context.corpus).map((chunk) => chunk.bytes));
+    const other = concat(...random.pick(context.corpus).map((chunk) => chunk.bytes));
     for (let i = 1 + random.below(3); i > 0; i--) stream = mutate(random, stream, other);
   }
   const model = new ClientModel();

@@ -6,6 +6,7 @@
  * request bytes with where its fds went.
  */
 import type { ArgSpec, InterfaceSpec } from "../../../wayland/index.ts";
+import { concat } from "../harness.ts";
 
 /** One part of a request body: a 32-bit word, or a string/array with its length word (both falsifiable). */
 export type Part =
@@ -156,13 +157,7 @@ export function encodeCapture(chunks: readonly CapturedChunk[]): Uint8Array {
     parts.push(padded);
   }
   flushWords();
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concat(...parts);
 }
 
 /** Decodes a capture file; null when it is not one (a stray file in the corpus directory). */
