@@ -57,6 +57,7 @@ import {
   type FuzzStats,
   type FuzzTarget,
 } from "../harness.ts";
+import { within } from "../../helpers/processes.ts";
 
 // The control page's layout and the rendezvous message, written out here
 // (not imported from vchan/) so the oracle does not share the code under test.
@@ -228,23 +229,6 @@ interface Channel {
   whenDisconnected: Promise<void>;
   /** Releases the peer's side, in reverse order of taking. */
   release: Array<() => void>;
-}
-
-/** Rejects after `ms` naming what never came. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not come within ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error as Error);
-      },
-    );
-  });
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

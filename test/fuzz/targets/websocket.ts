@@ -30,6 +30,7 @@ import { Desktop, startViewer } from "../../../desktop/index.ts";
 import { MAX_CLIENT_MESSAGE_BYTES, type Viewer } from "../../../desktop/viewer.ts";
 import { parseClientMessage } from "../../../desktop/viewer-protocol.ts";
 import { PatternClient } from "../../helpers/pattern-client.ts";
+import { within } from "../../helpers/processes.ts";
 import {
   HOSTILE_U32,
   Random,
@@ -50,14 +51,6 @@ const EXCHANGE_MS = 10_000;
 
 const KEY_CODES = ["KeyA", "KeyC", "KeyV", "ShiftLeft", "ControlLeft", "AltRight", "Enter", "F12", "Numpad5", "Lang1"];
 const WEIRD_NUMBERS = ["1e309", "-1e309", "-0", "1e-400", "9007199254740993", "0.5", "-65537", "65536", "1E2"];
-
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not come within ${EXCHANGE_MS} ms`)), EXCHANGE_MS);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 function randomNumber(random: Random): number | string {
   switch (random.below(6)) {
@@ -131,7 +124,7 @@ async function browserBatch(random: Random, stats: FuzzStats, viewer: Viewer, co
   const ws = new WebSocket(`ws://127.0.0.1:${viewer.port}/ws?token=${viewer.token}`, { perMessageDeflate: false });
   ws.on("error", () => undefined);
   const closed = new Promise<number>((resolve) => ws.once("close", (code: number) => resolve(code)));
-  await within(once(ws, "open"), "the WebSocket's open");
+  await within(once(ws, "open"), EXCHANGE_MS, "the WebSocket's open");
   const batch = 1 + random.below(200);
   let fatal: number | null = null;
   for (let i = 0; i < batch && fatal === null; i++) {
@@ -159,16 +152,16 @@ async function browserBatch(random: Random, stats: FuzzStats, viewer: Viewer, co
     }
   }
   if (fatal !== null) {
-    const code = await within(closed, `the close for garbage (${fatal})`);
+    const code = await within(closed, EXCHANGE_MS, `the close for garbage (${fatal})`);
     if (code !== fatal) unexpected(stats, new Error(`closed with ${code}, expected ${fatal}`), "close code");
     return;
   }
   // Everything sent was taken or dropped: the connection must still be served.
   const pong = once(ws, "pong");
   ws.ping();
-  await within(pong, "the pong after a batch of valid and dropped messages");
+  await within(pong, EXCHANGE_MS, "the pong after a batch of valid and dropped messages");
   ws.close(1000);
-  await within(closed, "the close of a finished browser");
+  await within(closed, EXCHANGE_MS, "the close of a finished browser");
 }
 
 /** Hand-made WebSocket frames after a valid upgrade, or a mutated upgrade request. */
@@ -180,7 +173,7 @@ async function rawConnection(random: Random, stats: FuzzStats, viewer: Viewer): 
   socket.on("data", (chunk: Buffer) => {
     if (answer.length < 4096) answer += chunk.toString("latin1");
   });
-  await within(once(socket, "connect"), "the TCP connection");
+  await within(once(socket, "connect"), EXCHANGE_MS, "the TCP connection");
   const variant = random.below(6);
   const token = variant === 0 ? "AAAAAAAAAAAAAAAAAAAAAA" : viewer.token;
   const target = variant === 1 ? "/nows" : variant === 2 ? "/ws" : `/ws?token=${token}`;
@@ -197,7 +190,7 @@ async function rawConnection(random: Random, stats: FuzzStats, viewer: Viewer): 
   stats.inputs += 1;
   if (variant !== 5) {
     // Refused before ws sees it (no token, wrong path, foreign origin) or by ws (a bad key): a 4xx and the end.
-    await within(ended, "the end of a refused upgrade");
+    await within(ended, EXCHANGE_MS, "the end of a refused upgrade");
     const status = /^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1];
     if (status === undefined || !status.startsWith("4")) {
       unexpected(stats, new Error(`a bad upgrade was answered ${JSON.stringify(answer.slice(0, 80))}`));
@@ -217,6 +210,7 @@ async function rawConnection(random: Random, stats: FuzzStats, viewer: Viewer): 
       socket.on("data", check);
       check();
     }),
+    EXCHANGE_MS,
     "the 101 answer",
   );
   // One hostile frame: unmasked, reserved bits, unknown opcode, a fragmented control frame, or a 2^63 length.
@@ -236,7 +230,7 @@ async function rawConnection(random: Random, stats: FuzzStats, viewer: Viewer): 
   stats.bytes += frame.length;
   // Whatever the frame, the server may answer but must not hold the connection open with nothing to come: end it.
   socket.end();
-  await within(ended, "the end of a connection after a hostile frame");
+  await within(ended, EXCHANGE_MS, "the end of a connection after a hostile frame");
   react(stats, "raw-frame");
 }
 
@@ -261,7 +255,7 @@ export const target: FuzzTarget = {
     let app: PatternClient | null = null;
     try {
       viewer = await startViewer({ output: desktop, input: desktop, log, maxClients: 64 });
-      app = await within(PatternClient.open(desktop.socketPath, 200, 150, "fuzzed"), "the app window");
+      app = await within(PatternClient.open(desktop.socketPath, 200, 150, "fuzzed"), EXCHANGE_MS, "the app window");
     } catch (error) {
       app?.close();
       await viewer?.close();
@@ -293,7 +287,7 @@ export const target: FuzzTarget = {
               if (binary) resolve();
             }),
           );
-          await within(gotFrame, "a fresh browser's first frame");
+          await within(gotFrame, EXCHANGE_MS, "a fresh browser's first frame");
           const hello = messages.find((message) => !message.binary);
           const size = JSON.parse(hello?.data.toString() ?? "{}") as { width?: number; height?: number };
           if (size.width !== WIDTH || size.height !== HEIGHT) throw new Error(`hello said ${JSON.stringify(size)}`);
