@@ -7,51 +7,19 @@
 // "commit <CLOCK_MONOTONIC ns>", the time it read the commit. Frame
 // callbacks fire on the next turn of its event loop, so nothing here paces
 // the daemon more than a fast compositor would.
-import { Display, createShmGlobal, shmBufferOf, type Resource } from "../../wayland/index.ts";
+import { Display, shmBufferOf, type Resource } from "../../wayland/index.ts";
+import { createStandInGlobals } from "./stand-in-globals.ts";
 
 const socketPath = process.argv[2];
 if (socketPath === undefined) throw new Error("usage: host-compositor.ts SOCKET_PATH");
 
 const display = new Display();
 display.addSocket(socketPath);
-createShmGlobal(display);
-
-display.createGlobal("wl_compositor", 5, (compositor) => {
-  compositor.implement({
-    create_surface: (surface) => implementSurface(surface),
-    create_region: (region) => region.implement({}),
-  });
-});
-display.createGlobal("wl_subcompositor", 1, (subcompositor) => {
-  subcompositor.implement({ get_subsurface: (subsurface) => subsurface.implement({}) });
-});
-display.createGlobal("wp_viewporter", 1, (viewporter) => {
-  viewporter.implement({ get_viewport: (viewport) => viewport.implement({}) });
-});
-display.createGlobal("wl_output", 3, (output) => {
-  output.send("geometry", 0, 0, 520, 290, 0, "qubes", "bench", 0);
-  output.send("mode", 3, 1920, 1080, 60000);
-  if (output.version >= 2) {
-    output.send("scale", 1);
-    output.send("done");
-  }
-});
-display.createGlobal("xdg_wm_base", 3, (wmBase) => {
-  wmBase.implement({
-    create_positioner: (positioner) => positioner.implement({}),
-    get_xdg_surface: (xdgSurface) => {
-      xdgSurface.implement({
-        get_toplevel: (toplevel) => {
-          toplevel.implement({});
-          toplevel.send("configure", 0, 0, new Uint8Array(0));
-          xdgSurface.send("configure", display.nextSerial());
-        },
-        get_popup: (popup) => popup.implement({}),
-      });
-    },
-    pong: () => undefined,
-  });
-});
+createStandInGlobals(
+  display,
+  { width: 1920, height: 1080, mmWidth: 520, mmHeight: 290, refreshMHz: 60000 },
+  implementSurface,
+);
 
 function implementSurface(surface: Resource<"wl_surface">): void {
   let pending: Resource<"wl_buffer"> | null = null;

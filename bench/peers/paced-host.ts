@@ -19,7 +19,8 @@
 // "first <width>" at the first content commit (the window is shown).
 import { createInterface } from "node:readline";
 
-import { Display, createShmGlobal, shmBufferOf, type Resource } from "../../wayland/index.ts";
+import { Display, shmBufferOf, type Resource } from "../../wayland/index.ts";
+import { createStandInGlobals } from "./stand-in-globals.ts";
 
 const socketPath = process.argv[2];
 const refreshHz = Number(process.argv[3] ?? "60");
@@ -28,44 +29,17 @@ const periodMs = refreshHz > 0 ? 1000 / refreshHz : 0;
 
 const display = new Display();
 display.addSocket(socketPath);
-createShmGlobal(display);
-
-display.createGlobal("wl_compositor", 5, (compositor) => {
-  compositor.implement({
-    create_surface: (surface) => implementSurface(surface),
-    create_region: (region) => region.implement({}),
-  });
-});
-display.createGlobal("wl_subcompositor", 1, (subcompositor) => {
-  subcompositor.implement({ get_subsurface: (subsurface) => subsurface.implement({}) });
-});
-display.createGlobal("wp_viewporter", 1, (viewporter) => {
-  viewporter.implement({ get_viewport: (viewport) => viewport.implement({}) });
-});
-display.createGlobal("wl_output", 3, (output) => {
-  output.send("geometry", 0, 0, 880, 500, 0, "qubes", "bench", 0);
-  output.send("mode", 3, 3840, 2160, Math.round(refreshHz * 1000) || 60000);
-  if (output.version >= 2) {
-    output.send("scale", 1);
-    output.send("done");
-  }
-});
-display.createGlobal("xdg_wm_base", 3, (wmBase) => {
-  wmBase.implement({
-    create_positioner: (positioner) => positioner.implement({}),
-    get_xdg_surface: (xdgSurface) => {
-      xdgSurface.implement({
-        get_toplevel: (toplevel) => {
-          toplevel.implement({});
-          toplevel.send("configure", 0, 0, new Uint8Array(0));
-          xdgSurface.send("configure", display.nextSerial());
-        },
-        get_popup: (popup) => popup.implement({}),
-      });
-    },
-    pong: () => undefined,
-  });
-});
+createStandInGlobals(
+  display,
+  {
+    width: 3840,
+    height: 2160,
+    mmWidth: 880,
+    mmHeight: 500,
+    refreshMHz: Math.round(refreshHz * 1000) || 60000,
+  },
+  implementSurface,
+);
 
 /** Stamps of content commits since the last report: time (ns), frame number, width. */
 let stamps: string[] = [];
