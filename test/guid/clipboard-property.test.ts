@@ -52,6 +52,7 @@ import {
   viewRect,
   type GuidUnderTest,
   type RunningWayvnc,
+  sessionCommit,
 } from "../helpers/guid-harness.ts";
 import { temporaryDirectory, withStartup } from "../helpers/processes.ts";
 import { VNC_LEFT, XK } from "../helpers/vnc-client.ts";
@@ -322,23 +323,6 @@ async function until<T>(probe: () => T | undefined, what: string, timeoutMs = WA
   }
 }
 
-/** Resolves at the next commit of `window` by `session` on the host; bounded. */
-function nextCommit(session: Session, window: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      session.off("committed", onCommit);
-      reject(new Error(`no commit of window 0x${window.toString(16)} reached the host within ${WAIT_MS} ms`));
-    }, WAIT_MS);
-    const onCommit = (id: number): void => {
-      if (id !== window) return;
-      clearTimeout(timer);
-      session.off("committed", onCommit);
-      resolve();
-    };
-    session.on("committed", onCommit);
-  });
-}
-
 async function showWindow(index: number): Promise<void> {
   const spec = windowAt(index);
   const { peer, session } = domainAt(spec.domain);
@@ -349,7 +333,7 @@ async function showWindow(index: number): Promise<void> {
   peer.wmclass(spec.id, spec.resClass, spec.resClass.toLowerCase());
   peer.wmname(spec.id, "clipboard property");
   peer.map(spec.id);
-  const committed = nextCommit(session, spec.id);
+  const committed = sessionCommit(session, spec.id, WAIT_MS);
   peer.windowDump(spec.id, WIDTH, HEIGHT, framebuffer.refs);
   peer.shmimage(spec.id, rect);
   await committed;

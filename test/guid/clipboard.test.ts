@@ -46,6 +46,7 @@ import {
   type GuidUnderTest,
   type HarnessDomain,
   type RunningWayvnc,
+  sessionCommit,
 } from "../helpers/guid-harness.ts";
 import { temporaryDirectory, withStartup } from "../helpers/processes.ts";
 import { XK } from "../helpers/vnc-client.ts";
@@ -361,23 +362,6 @@ async function startGuid(
   return under;
 }
 
-/** Resolves at the next commit of `window` on the host; bounded. */
-function nextCommit(session: Session, window: number, timeoutMs = 10_000): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      session.off("committed", onCommit);
-      reject(new Error(`no commit of window 0x${window.toString(16)} reached the host within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onCommit = (id: number): void => {
-      if (id !== window) return;
-      clearTimeout(timer);
-      session.off("committed", onCommit);
-      resolve();
-    };
-    session.on("committed", onCommit);
-  });
-}
-
 /** Shows a mapped 100×80 window W1 of class Test; resolves when sway shows it. */
 async function showWindow(desk: Omit<Desk, "appId">, appId: string): Promise<void> {
   const { peer, session, under } = desk;
@@ -388,7 +372,7 @@ async function showWindow(desk: Omit<Desk, "appId">, appId: string): Promise<voi
   peer.wmclass(W1, "Test", "test");
   peer.wmname(W1, "clipboard");
   peer.map(W1);
-  const committed = nextCommit(session, W1);
+  const committed = sessionCommit(session, W1);
   peer.windowDump(W1, rect.width, rect.height, framebuffer.refs);
   peer.shmimage(W1, rect);
   await committed;

@@ -12,7 +12,7 @@ import { Writable } from "node:stream";
 import pino from "pino";
 
 import { checkVmName } from "../../decorator/index.ts";
-import { DEFAULT_GUID_CONFIG, startGuid, type Guid, type GuidConfig } from "../../guid/index.ts";
+import { DEFAULT_GUID_CONFIG, startGuid, type Guid, type GuidConfig, type Session } from "../../guid/index.ts";
 import { runClient, requireProgram, type RgbImage, type RunningCompositor } from "./compositors.ts";
 import { READY_TIMEOUT_MS } from "./processes.ts";
 import { VncClient } from "./vnc-client.ts";
@@ -84,6 +84,23 @@ export async function startGuidUnderTest(
       await new Promise((resolve) => setImmediate(resolve));
     },
   };
+}
+
+/** Resolves at the next commit of `window` by `session` on the host; rejects after `timeoutMs` saying so. */
+export function sessionCommit(session: Session, window: number, timeoutMs = 10_000): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      session.off("committed", onCommit);
+      reject(new Error(`no commit of window 0x${window.toString(16)} reached the host within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onCommit = (id: number): void => {
+      if (id !== window) return;
+      clearTimeout(timer);
+      session.off("committed", onCommit);
+      resolve();
+    };
+    session.on("committed", onCommit);
+  });
 }
 
 /**

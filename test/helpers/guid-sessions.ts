@@ -13,6 +13,7 @@ import { startSway, type RgbImage, type RunningCompositor } from "./compositors.
 import {
   pixelAt,
   pollUntil,
+  sessionCommit,
   startGuidUnderTest,
   swayViews,
   viewRect,
@@ -145,20 +146,7 @@ export function useGuidSessions(size = { width: 800, height: 600 }): GuidSession
       return found;
     },
     async nextCommit(index, window, timeoutMs = 10_000) {
-      const target = toolkit.session(index);
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          target.off("committed", onCommit);
-          reject(new Error(`no commit of window 0x${window.toString(16)} reached the host within ${timeoutMs} ms`));
-        }, timeoutMs);
-        const onCommit = (id: number): void => {
-          if (id !== window) return;
-          clearTimeout(timer);
-          target.off("committed", onCommit);
-          resolve();
-        };
-        target.on("committed", onCommit);
-      });
+      await sessionCommit(toolkit.session(index), window, timeoutMs);
       await under?.guid.display.roundtrip();
     },
     async showWindow(peer, index, id, rect, options = {}) {
