@@ -317,6 +317,8 @@ class Connection implements WindowContext {
   /** The throttle (SESSION_MESSAGE_RATE, SESSION_BYTE_RATE): what this agent may still have handled now. */
   readonly #messageRate = new RateLimit(SESSION_MESSAGE_RATE, SESSION_MESSAGE_BURST);
   readonly #byteRate = new RateLimit(SESSION_BYTE_RATE, SESSION_BYTE_BURST);
+  /** Messages (and decode errors) of the current read: spent from the message rate after it, at once. */
+  #decodedInRead = 0;
   /** Reading is paused by the throttle until this timer fires, or null. */
   #resumeTimer: NodeJS.Timeout | null = null;
   /** The first pause of this connection is logged, not every one. */
@@ -452,7 +454,9 @@ class Connection implements WindowContext {
       if (count === 0) return;
       slice -= count;
       this.#byteRate.spend(count, now);
+      this.#decodedInRead = 0;
       this.#decoder.feed(this.#readBuffer.subarray(0, count), this.#onDecoded);
+      this.#messageRate.spend(this.#decodedInRead, now);
     }
     // The slice is spent: the vchan says `data` again on a later turn, after the other sessions' turns.
   };
@@ -489,7 +493,7 @@ class Connection implements WindowContext {
 
   readonly #onDecoded = (result: DecodeResult): void => {
     if (this.#closed) return;
-    this.#messageRate.spend(1);
+    this.#decodedInRead += 1;
     if (!result.ok) {
       const error = result.error;
       if (error.reaction === "end-session") {
